@@ -1,0 +1,57 @@
+// The JSON object inside every token, and the checks that run on it after authentication.
+// Field names are short because they travel in every cookie; the README documents each one.
+import type { RejectReason } from './codec.js'
+
+export type SessionRecord = Record<string, unknown>
+
+export interface Claims {
+  /** Stable session id: 16 random bytes, base64url. */
+  sid: string
+  /** Audience and cookie name, "<audience>#<cookieName>": binds the token to one use. */
+  aud: string
+  /** Issued at: when the session began, seconds since the epoch. Never moves. */
+  iat: number
+  /** Absolute expiry, seconds since the epoch. Never extended, not even by rotation. */
+  exp: number
+  /** Idle deadline, seconds since the epoch, present only when idleTimeout is set. */
+  idl?: number
+  /** Session data, when it lives in the cookie. */
+  dat?: SessionRecord
+  /** Version of the offloaded data, when the data lives in the store instead. */
+  ref?: number
+}
+
+const SID = /^[A-Za-z0-9_-]{22,64}$/
+
+export function parseClaims (plaintext: Buffer, aud: string, now: number): Claims | RejectReason {
+  let claims: unknown
+  try {
+    claims = JSON.parse(plaintext.toString('utf8'))
+  } catch {
+    return 'payload'
+  }
+  if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) return 'payload'
+  const c = claims as Record<string, unknown>
+  if (typeof c.sid !== 'string' || !SID.test(c.sid)) return 'payload'
+  if (!isTime(c.iat) || !isTime(c.exp) || (c.idl !== undefined && !isTime(c.idl))) return 'payload'
+  const hasData = c.dat !== undefined
+  if (hasData === (c.ref !== undefined)) return 'payload'
+  if (hasData ? !isRecord(c.dat) : !(Number.isSafeInteger(c.ref) && (c.ref as number) > 0)) return 'payload'
+  if (c.aud !== aud) return 'context'
+  if (now >= (c.exp as number)) return 'expired'
+  if (c.idl !== undefined && now >= (c.idl as number)) return 'idle'
+  if (hasData) Object.setPrototypeOf(c.dat, null)
+  return c as unknown as Claims
+}
+
+export function serializeClaims (c: Claims): string {
+  return JSON.stringify(c)
+}
+
+export function isRecord (value: unknown): value is SessionRecord {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+function isTime (value: unknown): boolean {
+  return Number.isSafeInteger(value) && (value as number) >= 0
+}

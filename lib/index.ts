@@ -1,0 +1,62 @@
+// The package entry: validates options, builds one SessionManager per registration, and exports
+// the public API. CommonJS `module.exports` is the plugin itself, with every named export on it.
+import fp from 'fastify-plugin'
+import fastifyCookie from '@fastify/cookie'
+import type { FastifyInstance } from 'fastify'
+import { errors } from './errors.js'
+import { attach } from './lifecycle.js'
+import { SessionManager } from './manager.js'
+import { normalizeOptions, type SessionOptions } from './options.js'
+import { generateKey } from './keys/generate.js'
+
+async function encryptedSession (fastify: FastifyInstance, options: SessionOptions | readonly SessionOptions[]): Promise<void> {
+  const list = Array.isArray(options) ? options : [options]
+  if (list.length === 0) throw new errors.FST_ENCSESS_INVALID_OPTION('options', 'pass an options object, or a non-empty array of them')
+  // Validate everything before touching the instance, so a bad option leaves no half registration.
+  const managers = list.map((o) => new SessionManager(normalizeOptions(o)))
+  const names = new Set<string>()
+  const cookies = new Set<string>()
+  for (const { config } of managers) {
+    if (names.has(config.sessionName)) throw new errors.FST_ENCSESS_INVALID_OPTION('sessionName', `"${config.sessionName}" is used by two sessions; give each its own`)
+    if (cookies.has(config.cookieName)) throw new errors.FST_ENCSESS_INVALID_OPTION('cookieName', `"${config.cookieName}" is used by two sessions; give each its own`)
+    names.add(config.sessionName)
+    cookies.add(config.cookieName)
+  }
+
+  if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie)
+
+  if (!fastify.hasDecorator('encryptedSession')) {
+    const registry = new Map<string, SessionManager>()
+    fastify.decorate('encryptedSession', {
+      get (name = 'session') {
+        const manager = registry.get(name)
+        if (manager === undefined) throw new errors.FST_ENCSESS_INVALID_OPTION('name', `no session named "${name}" is registered here`)
+        return manager
+      },
+      [kRegistry]: registry
+    })
+  }
+  const registry = (fastify as unknown as { encryptedSession: { [kRegistry]: Map<string, SessionManager> } }).encryptedSession[kRegistry]
+  for (const manager of managers) {
+    if (registry.has(manager.config.sessionName)) {
+      throw new errors.FST_ENCSESS_INVALID_OPTION('sessionName', `"${manager.config.sessionName}" is already registered in this scope`)
+    }
+    registry.set(manager.config.sessionName, manager)
+    attach(fastify, manager)
+  }
+}
+
+const kRegistry = Symbol('fastify-encrypted-session.registry')
+
+const fastifyEncryptedSession = fp(encryptedSession, {
+  fastify: '5.x',
+  name: 'fastify-encrypted-session'
+})
+
+export = Object.assign(fastifyEncryptedSession, {
+  default: fastifyEncryptedSession,
+  fastifyEncryptedSession,
+  errors,
+  generateKey,
+  SessionManager
+})

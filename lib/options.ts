@@ -1,0 +1,120 @@
+// Every option is checked here, once, at register; the rest of the plugin trusts what this returns.
+import { errors } from './errors.js'
+import { checkCookieName, type CookieAttributes } from './cookie.js'
+import { parseKeySet, type RawKey } from './keys/parse.js'
+import type { SessionStore } from './stores/store.js'
+
+export interface SessionOptions {
+  keys?: unknown
+  cookieName?: string
+  sessionName?: string
+  cookie?: CookieAttributes
+  maxAge?: number
+  idleTimeout?: number
+  rolling?: boolean
+  audience?: string
+  maxCookieSize?: number
+  cache?: false | { max?: number }
+  store?: SessionStore
+  storeTimeout?: number
+  revocation?: boolean
+}
+
+export interface Config {
+  keys: RawKey[]
+  cookieName: string
+  sessionName: string
+  cookie: CookieAttributes
+  maxAge: number
+  idleTimeout: number
+  rolling: boolean
+  audience: string
+  maxCookieSize: number
+  cacheMax: number
+  store: SessionStore | undefined
+  storeTimeout: number
+  revocation: boolean
+}
+
+const KNOWN = new Set([
+  'keys', 'cookieName', 'sessionName', 'cookie', 'maxAge', 'idleTimeout', 'rolling', 'audience',
+  'maxCookieSize', 'cache', 'store', 'storeTimeout', 'revocation'
+])
+const JS_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/
+// Names already used on the request by Fastify or by plugins a session sits next to.
+const RESERVED_SESSION_NAMES = new Set(['body', 'query', 'params', 'headers', 'raw', 'id', 'log', 'cookies', 'server', 'routeOptions', 'user'])
+/** RFC 6265 asks browsers to keep cookies of at least 4096 bytes (name, value and attributes). */
+export const BROWSER_COOKIE_LIMIT = 4096
+
+export function normalizeOptions (input: unknown): Config {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new errors.FST_ENCSESS_INVALID_OPTION('options', 'pass an options object with at least `keys`')
+  }
+  const o = input as SessionOptions
+  for (const name of Object.keys(o)) {
+    if (!KNOWN.has(name)) throw new errors.FST_ENCSESS_INVALID_OPTION(name, `it is not an option of this plugin (known: ${[...KNOWN].join(', ')})`)
+  }
+  const sessionName = o.sessionName ?? 'session'
+  if (typeof sessionName !== 'string' || !JS_NAME.test(sessionName) || RESERVED_SESSION_NAMES.has(sessionName)) {
+    throw new errors.FST_ENCSESS_INVALID_OPTION('sessionName', 'it must be an identifier not already used on the request, such as "session"')
+  }
+  const maxAge = seconds('maxAge', o.maxAge, 86400, 1)
+  const idleTimeout = seconds('idleTimeout', o.idleTimeout, 0, 0)
+  if (idleTimeout > maxAge) throw new errors.FST_ENCSESS_INVALID_OPTION('idleTimeout', 'it cannot be longer than maxAge')
+  const audience = o.audience ?? 'fastify-encrypted-session'
+  if (typeof audience !== 'string' || audience.length === 0 || audience.length > 128) {
+    throw new errors.FST_ENCSESS_INVALID_OPTION('audience', 'it must be a string of 1 to 128 characters naming this app')
+  }
+  const maxCookieSize = integer('maxCookieSize', o.maxCookieSize, 4000, 256, BROWSER_COOKIE_LIMIT)
+  let cacheMax = 10000
+  if (o.cache === false) cacheMax = 0
+  else if (o.cache !== undefined) {
+    if (o.cache === null || typeof o.cache !== 'object') throw new errors.FST_ENCSESS_INVALID_OPTION('cache', 'it must be false or { max }')
+    cacheMax = integer('cache.max', o.cache.max, 10000, 0, 10_000_000)
+  }
+  if (o.cookie !== undefined && (o.cookie === null || typeof o.cookie !== 'object')) {
+    throw new errors.FST_ENCSESS_INVALID_OPTION('cookie', 'it must be an object of cookie attributes')
+  }
+  const store = o.store
+  if (store !== undefined && (store === null || typeof store !== 'object' ||
+    typeof store.get !== 'function' || typeof store.set !== 'function' || typeof store.delete !== 'function')) {
+    throw new errors.FST_ENCSESS_INVALID_OPTION('store', 'it must implement the SessionStore interface (get, set, delete), e.g. new MemoryStore() or new RedisStore({ client })')
+  }
+  const revocation = boolean('revocation', o.revocation, false)
+  if (revocation && store === undefined) {
+    throw new errors.FST_ENCSESS_INVALID_OPTION('revocation', 'it needs a `store` to record ended sessions in')
+  }
+  return {
+    keys: parseKeySet(o.keys),
+    cookieName: checkCookieName(o.cookieName ?? 'session'),
+    sessionName,
+    cookie: { ...o.cookie },
+    maxAge,
+    idleTimeout,
+    rolling: boolean('rolling', o.rolling, true),
+    audience,
+    maxCookieSize,
+    cacheMax,
+    store,
+    storeTimeout: integer('storeTimeout', o.storeTimeout, 1000, 1, 60_000),
+    revocation
+  }
+}
+
+function seconds (name: string, value: unknown, fallback: number, min: number): number {
+  return integer(name, value, fallback, min, 400 * 86400, ' seconds')
+}
+
+function integer (name: string, value: unknown, fallback: number, min: number, max: number, unit = ''): number {
+  if (value === undefined) return fallback
+  if (!Number.isSafeInteger(value) || (value as number) < min || (value as number) > max) {
+    throw new errors.FST_ENCSESS_INVALID_OPTION(name, `it must be a whole number from ${min} to ${max}${unit}`)
+  }
+  return value as number
+}
+
+function boolean (name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') throw new errors.FST_ENCSESS_INVALID_OPTION(name, 'it must be true or false')
+  return value
+}

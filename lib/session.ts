@@ -1,0 +1,185 @@
+// The per-request session: data plus the flags that tell the response what to write. It does no I/O
+// and no crypto; lifecycle.ts reads its flags when the reply is sent.
+import { randomBytes } from 'node:crypto'
+import type { Claims, SessionRecord } from './claims.js'
+import type { CookieAttributes } from './cookie.js'
+
+export interface Lifetime {
+  /** Absolute lifetime in seconds. */
+  maxAge: number
+  /** Idle timeout in seconds, or 0 for none. */
+  idleTimeout: number
+  /** Current time in whole seconds; a function so tests and callers share one notion of now. */
+  now: () => number
+}
+
+export function newSessionId (): string {
+  return randomBytes(16).toString('base64url')
+}
+
+export class Session<T extends object = SessionRecord> {
+  #id: string
+  #data: SessionRecord
+  #lifetime: Lifetime
+  /** When the session began (claims.iat). */
+  #created: number
+  #expires: number
+  #idleUntil: number | undefined
+  #cookieOptions: CookieAttributes | undefined
+  /** Ids this session had before regenerate()/delete() in this request: their stored data must go. */
+  readonly retiredIds: string[] = []
+  /** Version of the offloaded data this session was loaded from (0 when it lived in the cookie). */
+  storedVersion: number
+  changed = false
+  deleted = false
+  /** Opened with a decrypt-only key: re-seal with the current key on this response. */
+  rotated = false
+  #touched = false
+
+  constructor (lifetime: Lifetime, claims?: Claims, data?: SessionRecord) {
+    this.#lifetime = lifetime
+    if (claims === undefined) {
+      this.#id = newSessionId()
+      this.#data = Object.create(null)
+      const now = lifetime.now()
+      this.#created = now
+      this.#expires = now + lifetime.maxAge
+      this.#idleUntil = this.#nextIdleDeadline(now)
+      this.storedVersion = 0
+    } else {
+      this.#id = claims.sid
+      this.#data = data ?? claims.dat ?? Object.create(null)
+      this.#created = claims.iat
+      this.#expires = claims.exp
+      this.#idleUntil = claims.idl
+      this.storedVersion = claims.ref ?? 0
+    }
+  }
+
+  /** The stable session id. It changes only on regenerate() or delete(). */
+  get id (): string {
+    return this.#id
+  }
+
+  /** True for a session that no cookie carried in (new, or the cookie was refused). */
+  get isNew (): boolean {
+    return !this.#loadedFromCookie
+  }
+
+  #loadedFromCookie = false
+  /** @internal Called by the loader for a session that a valid cookie carried in. */
+  markLoaded (): this {
+    this.#loadedFromCookie = true
+    return this
+  }
+
+  get<K extends keyof T & string> (key: K): T[K] | undefined {
+    return (Object.hasOwn(this.#data, key) ? this.#data[key] : undefined) as T[K] | undefined
+  }
+
+  set<K extends keyof T & string> (key: K, value: T[K] | undefined): void {
+    if (typeof key !== 'string') throw new TypeError('session keys must be strings')
+    this.#revive()
+    if (value === undefined) delete this.#data[key]
+    else this.#data[key] = value
+    this.changed = true
+  }
+
+  /** The session data as a plain object. Mutating it does not mark the session changed; use set(). */
+  data (): Partial<T> {
+    return this.#data as Partial<T>
+  }
+
+  /** Ends the session: the response clears the cookie. A set() afterwards starts a fresh session. */
+  delete (): void {
+    this.retiredIds.push(this.#id)
+    this.#id = newSessionId()
+    this.#data = Object.create(null)
+    this.deleted = true
+    this.changed = false
+  }
+
+  /** New id and new lifetime; data is dropped except the listed keys (the login-time defence against fixation). */
+  regenerate (keep: readonly (keyof T & string)[] = []): void {
+    const kept: SessionRecord = Object.create(null)
+    for (const key of keep) if (Object.hasOwn(this.#data, key)) kept[key] = this.#data[key]
+    this.retiredIds.push(this.#id)
+    this.#id = newSessionId()
+    this.#data = kept
+    this.#restartLifetime()
+    this.deleted = false
+    this.changed = true
+  }
+
+  /** Marks the session active: the idle deadline moves forward and the cookie is re-sent. */
+  touch (): void {
+    this.#touched = true
+  }
+
+  /** Per-response cookie attributes (merged over the registered ones). */
+  options (opts: CookieAttributes): void {
+    this.#cookieOptions = { ...this.#cookieOptions, ...opts }
+    this.changed = true
+  }
+
+  get cookieOptions (): CookieAttributes | undefined {
+    return this.#cookieOptions
+  }
+
+  get createdAt (): number {
+    return this.#created
+  }
+
+  get expiresAt (): number {
+    return this.#expires
+  }
+
+  get idleExpiresAt (): number | undefined {
+    return this.#idleUntil
+  }
+
+  /**
+   * Whether the response must carry a new cookie. With rolling idle expiry the cookie is re-sealed
+   * only once half the idle window has passed, so a busy client does not cost a seal per request.
+   */
+  needsSeal (rolling: boolean): boolean {
+    if (this.changed || this.rotated || this.#touched) return true
+    if (!rolling || this.#idleUntil === undefined || this.isNew) return false
+    const next = this.#nextIdleDeadline(this.#lifetime.now())!
+    return next - this.#idleUntil >= this.#lifetime.idleTimeout / 2
+  }
+
+  /** Claims for sealing now: the idle deadline moves to now + idleTimeout, never past expiry. */
+  claims (aud: string, body: { dat: SessionRecord } | { ref: number }): Claims {
+    this.#idleUntil = this.#nextIdleDeadline(this.#lifetime.now())
+    const c: Claims = { sid: this.#id, aud, iat: this.#created, exp: this.#expires }
+    if (this.#idleUntil !== undefined) c.idl = this.#idleUntil
+    return Object.assign(c, body)
+  }
+
+  /** Seconds until the cookie must be gone: the nearer of the idle and absolute deadlines. */
+  remaining (): number {
+    const until = this.#idleUntil === undefined ? this.#expires : Math.min(this.#idleUntil, this.#expires)
+    return Math.max(0, until - this.#lifetime.now())
+  }
+
+  #nextIdleDeadline (now: number): number | undefined {
+    const idle = this.#lifetime.idleTimeout
+    return idle > 0 ? Math.min(now + idle, this.#expires) : undefined
+  }
+
+  #restartLifetime (): void {
+    const now = this.#lifetime.now()
+    this.#created = now
+    this.#expires = now + this.#lifetime.maxAge
+    this.#idleUntil = this.#nextIdleDeadline(now)
+    this.storedVersion = 0
+  }
+
+  // A write after delete() begins a new session rather than resurrecting the ended one.
+  #revive (): void {
+    if (!this.deleted) return
+    this.deleted = false
+    this.#restartLifetime()
+  }
+}
