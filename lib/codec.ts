@@ -4,20 +4,9 @@
 import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto'
 import type { KeyEntry, KeyRing } from './keys/keyring.js'
 
-/** Why a token was refused. A small closed set: it labels metrics, so it must stay bounded. */
-export type RejectReason =
-  | 'oversized'
-  | 'malformed'
-  | 'header'
-  | 'unknown_kid'
-  | 'decrypt'
-  | 'payload'
-  | 'context'
-  | 'expired'
-  | 'idle'
-  | 'revoked'
-  | 'store_missing'
-  | 'store_invalid'
+/** Why a token was refused: a small closed set that labels metrics, so it must stay bounded. */
+export type { RejectReason } from '../types/index.js'
+import type { RejectReason } from '../types/index.js'
 
 export const REJECT_REASONS: readonly RejectReason[] = [
   'oversized', 'malformed', 'header', 'unknown_kid', 'decrypt', 'payload', 'context', 'expired', 'idle',

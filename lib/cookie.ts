@@ -2,16 +2,9 @@
 // suffix, so a response only appends the value and Max-Age; the whole header is measured here.
 import { errors } from './errors.js'
 
-export interface CookieAttributes {
-  domain?: string
-  path?: string
-  httpOnly?: boolean
-  /** true, false, or 'auto': Secure when the request arrived over HTTPS (honours trustProxy). */
-  secure?: boolean | 'auto'
-  sameSite?: 'lax' | 'strict' | 'none' | boolean
-  partitioned?: boolean
-  priority?: 'low' | 'medium' | 'high'
-}
+/** The public CookieOptions type; attributes are validated here at register. */
+export type { CookieOptions as CookieAttributes } from '../types/index.js'
+import type { CookieOptions as CookieAttributes } from '../types/index.js'
 
 // RFC 6265 section 4.1.1: a cookie-name is an RFC 2616 token.
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/

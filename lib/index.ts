@@ -1,6 +1,8 @@
 // The package entry: validates options, builds one SessionManager per registration, and exports
 // the public API. CommonJS `module.exports` is the plugin itself, with every named export on it.
 import fp from 'fastify-plugin'
+// The public declarations augment FastifyRequest/FastifyInstance; compiling against them keeps lib honest.
+import type {} from '../types/index.js'
 import fastifyCookie from '@fastify/cookie'
 import type { FastifyInstance } from 'fastify'
 import { errors } from './errors.js'
@@ -27,14 +29,16 @@ async function encryptedSession (fastify: FastifyInstance, options: SessionOptio
 
   if (!fastify.hasDecorator('encryptedSession')) {
     const registry = new Map<string, SessionManager>()
-    fastify.decorate('encryptedSession', {
+    const managers = {
       get (name = 'session') {
         const manager = registry.get(name)
         if (manager === undefined) throw new errors.FST_ENCSESS_INVALID_OPTION('name', `no session named "${name}" is registered here`)
         return manager
       },
       [kRegistry]: registry
-    })
+    }
+    // The public type narrows Session to the app's declared SessionData; the engine is untyped data.
+    fastify.decorate('encryptedSession', managers as unknown as FastifyInstance['encryptedSession'])
   }
   const registry = (fastify as unknown as { encryptedSession: { [kRegistry]: Map<string, SessionManager> } }).encryptedSession[kRegistry]
   for (const manager of managers) {

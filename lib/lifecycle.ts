@@ -32,6 +32,8 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
     try {
       header = manager.commit(session, request.protocol === 'https', request.log)
     } catch (err) {
+      // The error reply runs onSend again; it must go out without a session cookie, not retry.
+      ;(request as unknown as Slot)[kSession] = null
       done(err as Error)
       return
     }

@@ -2,26 +2,8 @@
 // label set is fixed in advance, so no request can create a new series (an attacker's kid included).
 import { REJECT_REASONS, type RejectReason } from './codec.js'
 
-export interface MetricsSnapshot {
-  /** Cookies refused, by reason. */
-  rejected: Record<RejectReason, number>
-  /** Cookies opened successfully. */
-  opened: number
-  /** Opens answered from the authenticated-token cache. */
-  cacheHits: number
-  /** Tokens sealed, by kid (only kids of the configured key set appear). */
-  sealed: Record<string, number>
-  /** Successful opens by kid: shows when an old key is no longer in use. */
-  decrypted: Record<string, number>
-  /** Cookies re-sealed because they were opened with a decrypt-only key. */
-  rotated: number
-  /** Sessions moved to the store / back into the cookie. */
-  offloaded: number
-  returnedToCookie: number
-  store: { hits: number, misses: number, errors: number, conflicts: number }
-  /** Responses refused because the session did not fit in a cookie. */
-  tooLarge: number
-}
+export type { MetricsSnapshot } from '../types/index.js'
+import type { MetricsSnapshot } from '../types/index.js'
 
 export class Metrics {
   readonly rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>

@@ -3,22 +3,13 @@ import { errors } from './errors.js'
 import { checkCookieName, type CookieAttributes } from './cookie.js'
 import { parseKeySet, type RawKey } from './keys/parse.js'
 import type { SessionStore } from './stores/store.js'
+import type { FastifyEncryptedSessionOptions } from '../types/index.js'
 
-export interface SessionOptions {
-  keys?: unknown
-  cookieName?: string
-  sessionName?: string
-  cookie?: CookieAttributes
-  maxAge?: number
-  idleTimeout?: number
-  rolling?: boolean
-  audience?: string
-  maxCookieSize?: number
-  cache?: false | { max?: number }
-  store?: SessionStore
-  storeTimeout?: number
-  revocation?: boolean
-}
+/**
+ * What users pass, typed publicly in types/index.d.ts; every field is re-checked here at runtime
+ * because JavaScript callers and JSON config get no compile-time help.
+ */
+export type SessionOptions = Partial<FastifyEncryptedSessionOptions>
 
 export interface Config {
   keys: RawKey[]

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Makes sure the system packages the test suite needs are present: installs them with apt-get when
+# this machine can (root, Debian), and otherwise stops at once naming the package to install.
+set -euo pipefail
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "system-deps: installing ${missing[*]} with apt-get" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # The Debian package starts a redis-server service on 6379; the tests start their own on free ports.
+  exit 0
+fi
+echo "system-deps: the tests need the Debian package(s): ${missing[*]}. Install them (apt-get install ${missing[*]}) and run again." >&2
+exit 1

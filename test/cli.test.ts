@@ -1,0 +1,33 @@
+// `npx fastify-encrypted-session keygen` prints a usable SESSION_KEYS entry and JWK.
+import t from 'tap'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { parseKeySet } from '../lib/keys/parse.js'
+
+const bin = join(__dirname, '..', 'dist', 'lib', 'cli.js')
+
+t.test('keygen prints an entry and the same key as a JWK, both accepted by the plugin', async (t) => {
+  const out = execFileSync(process.execPath, [bin, 'keygen', '--kid', 'prod-2026'], { encoding: 'utf8' })
+  const lines = out.trim().split('\n').filter((l) => !l.startsWith('#'))
+  t.equal(lines.length, 2)
+  const [entry, jwkText] = lines as [string, string]
+  t.match(entry, /^prod-2026:[A-Za-z0-9_-]{43}$/)
+  const jwk = JSON.parse(jwkText)
+  t.same(parseKeySet(entry), parseKeySet({ keys: [jwk] }), 'the two forms hold the same key')
+})
+
+t.test('two runs give two different keys; a default kid is generated', async (t) => {
+  const a = execFileSync(process.execPath, [bin, 'keygen'], { encoding: 'utf8' })
+  const b = execFileSync(process.execPath, [bin, 'keygen'], { encoding: 'utf8' })
+  t.not(a, b)
+  t.match(a, /\nk\d{8}-[0-9a-f]{6}:/)
+})
+
+t.test('bad usage exits 2 with a message', async (t) => {
+  for (const args of [[], ['frobnicate'], ['keygen', '--kid', 'bad kid'], ['keygen', '--size', '16']]) {
+    const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' })
+    t.equal(r.status, 2, args.join(' '))
+    t.match(r.stderr, /usage: fastify-encrypted-session keygen/)
+    t.equal(r.stdout, '')
+  }
+})

@@ -1,0 +1,65 @@
+// Only the work that is needed: no decryption for routes that never touch the session, and no
+// Set-Cookie unless something changed.
+import t from 'tap'
+import { build, sessionCookie, KEY1 } from './helpers/app.js'
+import { joseToken } from './helpers/jose.js'
+
+t.test('a route that never reads request.session decrypts nothing', async (t) => {
+  const { app } = await build(t)
+  const token = await joseToken(KEY1, { dat: { n: 1 } })
+  const manager = app.encryptedSession.get()
+  const res = await app.inject({ url: '/', cookies: { session: token } })
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['set-cookie'], undefined)
+  t.equal(manager.metrics.opened + manager.metrics.cacheHits, 0, 'no open, no cache lookup')
+  t.same(Object.values(manager.metrics.rejected as Record<string, number>).reduce((a, b) => a + b, 0), 0)
+})
+
+t.test('reading without changing sends no Set-Cookie; a repeat read hits the token cache', async (t) => {
+  const { app } = await build(t)
+  const token = await joseToken(KEY1, { dat: { n: 1 } })
+  const manager = app.encryptedSession.get()
+  for (let i = 0; i < 3; i++) {
+    const res = await app.inject({ url: '/read', cookies: { session: token } })
+    t.equal(res.json().n, 1)
+    t.equal(res.headers['set-cookie'], undefined)
+  }
+  t.equal(manager.metrics.opened, 3)
+  t.equal(manager.metrics.cacheHits, 2, 'decrypted once, then an exact-match cache hit')
+})
+
+t.test('a cached token is still held to its expiry', async (t) => {
+  const { app } = await build(t)
+  const now = Math.floor(Date.now() / 1000)
+  const token = await joseToken(KEY1, { exp: now + 2, dat: { n: 1 } })
+  t.equal((await app.inject({ url: '/read', cookies: { session: token } })).json().n, 1)
+  const realNow = Date.now
+  t.teardown(() => { Date.now = realNow })
+  Date.now = () => realNow() + 3000
+  t.equal((await app.inject({ url: '/read', cookies: { session: token } })).json().n, null)
+  t.equal(app.encryptedSession.get().metrics.rejected.expired, 1)
+})
+
+t.test('cache: false decrypts every time', async (t) => {
+  const { app } = await build(t, { cache: false })
+  const token = await joseToken(KEY1, { dat: { n: 1 } })
+  await app.inject({ url: '/read', cookies: { session: token } })
+  await app.inject({ url: '/read', cookies: { session: token } })
+  t.equal(app.encryptedSession.get().metrics.cacheHits, 0)
+})
+
+t.test('no cookie and no write: no Set-Cookie', async (t) => {
+  const { app } = await build(t)
+  const res = await app.inject({ url: '/read' })
+  t.equal(res.json().n, null)
+  t.equal(res.headers['set-cookie'], undefined)
+})
+
+t.test('a write sends Set-Cookie and leaves other cookies alone', async (t) => {
+  const { app } = await build(t, {}, (app) => {
+    app.post('/', async (req, reply) => { reply.setCookie('theme', 'dark'); req.session.set('a', 1); return 'ok' })
+  })
+  const res = await app.inject({ method: 'POST', url: '/' })
+  t.ok(sessionCookie(res))
+  t.ok(sessionCookie(res, 'theme'))
+})

@@ -1,0 +1,73 @@
+// Type tests (tsd): the request augmentation, SessionData merging, option types and import styles.
+import Fastify from 'fastify'
+import { expectType, expectError, expectAssignable } from 'tsd'
+import fastifyEncryptedSession, {
+  fastifyEncryptedSession as named,
+  type FastifyEncryptedSessionOptions,
+  type Session,
+  type SessionStore,
+  type StoreEntry,
+  errors,
+  generateKey
+} from '../..'
+import cjs = require('../..')
+
+declare module '../..' {
+  interface SessionData {
+    user: string
+    visits: number
+  }
+}
+
+const app = Fastify()
+app.register(fastifyEncryptedSession, { keys: 'k1:AAAA' })
+app.register(named, { keys: [{ kid: 'a', key: new Uint8Array(32) }], cookie: { secure: 'auto', sameSite: 'strict' } })
+app.register(cjs, { keys: { keys: [{ kty: 'oct', kid: 'a', k: 'x' }] } })
+app.register(cjs.fastifyEncryptedSession, [{ keys: 'a:b', sessionName: 'admin', cookieName: 'adm' }])
+expectType<typeof fastifyEncryptedSession>(cjs.default)
+
+// Options: keys are required, values are typed.
+expectError(app.register(fastifyEncryptedSession, {}))
+expectError(app.register(fastifyEncryptedSession, { keys: 'k1:AAAA', maxAge: '1d' }))
+expectError(app.register(fastifyEncryptedSession, { keys: 'k1:AAAA', cookie: { secure: 'sometimes' } }))
+expectAssignable<FastifyEncryptedSessionOptions>({ keys: 'k', idleTimeout: 60, rolling: false, cache: false, maxCookieSize: 4000 })
+
+app.get('/', async (request) => {
+  expectType<Session>(request.session)
+  expectType<string | undefined>(request.session.get('user'))
+  expectType<number | undefined>(request.session.get('visits'))
+  request.session.set('user', 'ada')
+  request.session.set('visits', undefined)
+  expectError(request.session.set('user', 42))
+  // @ts-expect-error: unknown keys are rejected once SessionData is declared
+  request.session.get('nope')
+  expectError(request.session.set('nope', 1))
+  expectType<string>(request.session.id)
+  expectType<boolean>(request.session.changed)
+  expectType<boolean>(request.session.deleted)
+  request.session.regenerate(['user'])
+  expectError(request.session.regenerate(['nope']))
+  request.session.delete()
+  request.session.touch()
+  request.session.options({ path: '/x' })
+  expectType<Partial<{ user: string, visits: number }>>(request.session.data())
+  return 'ok'
+})
+
+app.get('/skip', { config: { encryptedSession: false } }, async () => 'no session')
+
+const manager = app.encryptedSession.get('session')
+expectType<string>(manager.seal({ user: 'ada' }))
+expectType<Session | null>(manager.open('token'))
+expectType<string>(manager.keyFingerprint)
+expectType<number>(manager.metrics.snapshot().rejected.unknown_kid)
+
+const store: SessionStore = {
+  async get (_key: string): Promise<StoreEntry | undefined> { return undefined },
+  async set () { return true },
+  async delete () {}
+}
+app.register(fastifyEncryptedSession, { keys: 'k', store, storeTimeout: 500, revocation: true })
+
+expectType<'FST_ENCSESS_NO_KEYS'>(new errors.FST_ENCSESS_NO_KEYS().code)
+expectType<string>(generateKey('x').entry)

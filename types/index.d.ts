@@ -1,0 +1,218 @@
+// Public type declarations of fastify-encrypted-session. The implementation in lib/ is checked
+// against these (lib/index.ts imports them), so they cannot drift apart unnoticed.
+import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyError } from '@fastify/error'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * The session of this request, loaded from its cookie the first time it is read (a route that
+     * never reads it pays nothing). Registered under another name with the `sessionName` option.
+     */
+    session: fastifyEncryptedSession.Session
+  }
+  interface FastifyInstance {
+    /** The registered sessions' managers: seal and open tokens outside HTTP, read metrics. */
+    encryptedSession: fastifyEncryptedSession.SessionManagers
+  }
+  interface FastifyContextConfig {
+    /** Set to false on a route to skip session handling there (health checks, static files). */
+    encryptedSession?: boolean
+  }
+}
+
+type FastifyEncryptedSession = FastifyPluginAsync<
+  fastifyEncryptedSession.FastifyEncryptedSessionOptions | readonly fastifyEncryptedSession.FastifyEncryptedSessionOptions[]
+>
+
+declare namespace fastifyEncryptedSession {
+  /**
+   * Declare your session's shape by merging into this interface:
+   * `declare module 'fastify-encrypted-session' { interface SessionData { user: string } }`.
+   * Until you do, any string key is allowed; once you do, unknown keys are compile errors.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-empty-interface
+  export interface SessionData {}
+
+  /** The data shape in effect: SessionData once declared, otherwise an open record. */
+  export type EffectiveSessionData = keyof SessionData extends never ? Record<string, unknown> : SessionData
+
+  /** Cookie attributes. Values outside RFC 6265 are refused at register. */
+  export interface CookieOptions {
+    /** Domain attribute. Default: none (host-only cookie). */
+    domain?: string
+    /** Path attribute. Default: "/". */
+    path?: string
+    /** HttpOnly attribute. Default: true. */
+    httpOnly?: boolean
+    /**
+     * Secure attribute. Default: true. "auto" sets it only for requests that arrived over HTTPS
+     * (request.protocol, which honours Fastify's trustProxy). `__Host-`/`__Secure-` names require true.
+     */
+    secure?: boolean | 'auto'
+    /** SameSite attribute. Default: "lax". true means "strict", false omits the attribute. */
+    sameSite?: 'lax' | 'strict' | 'none' | boolean
+    /** Partitioned attribute (CHIPS). Default: false. */
+    partitioned?: boolean
+    /** Priority attribute. Default: none. */
+    priority?: 'low' | 'medium' | 'high'
+  }
+
+  /** A key given as an id plus 32 bytes (raw, or base64url without padding). */
+  export interface KeyInput {
+    kid: string
+    key: string | Uint8Array
+  }
+
+  /** A JWK Set of symmetric keys: `{ keys: [{ kty: "oct", kid, k }] }`; the first key is current. */
+  export interface JsonWebKeySet {
+    keys: ReadonlyArray<{ kty: 'oct', kid: string, k: string, alg?: 'dir' | 'A256GCM', use?: 'enc' }>
+  }
+
+  /**
+   * The keys, first one current (it seals), the rest decrypt only. One of: the SESSION_KEYS format
+   * "kid:base64url,kid:base64url"; a JWK Set (object or JSON string); an array of { kid, key }.
+   */
+  export type KeySet = string | JsonWebKeySet | readonly KeyInput[]
+
+  export interface FastifyEncryptedSessionOptions {
+    /** Required; there is no default key. Generate one with `npx fastify-encrypted-session keygen`. */
+    keys: KeySet
+    /** Cookie name. Default: "session". `__Host-` and `__Secure-` prefixes are supported. */
+    cookieName?: string
+    /** Name of the request property. Default: "session". */
+    sessionName?: string
+    /** Cookie attributes. Defaults: HttpOnly, SameSite=Lax, Path=/, Secure. */
+    cookie?: CookieOptions
+    /** Absolute session lifetime in seconds, counted from creation; never extended. Default: 86400. */
+    maxAge?: number
+    /** Idle timeout in seconds; 0 turns it off. Default: 0. */
+    idleTimeout?: number
+    /**
+     * With idleTimeout: push the idle deadline forward on activity, re-sealing the cookie once half
+     * the idle window has passed (never past maxAge). Default: true.
+     */
+    rolling?: boolean
+    /** Names this app inside every token, so another app with the same keys refuses it. Default: "fastify-encrypted-session". */
+    audience?: string
+    /** Largest Set-Cookie (name, value, attributes) in bytes, 256 to 4096. Default: 4000. */
+    maxCookieSize?: number
+    /** Cache of already-authenticated tokens (exact match; expiry still checked). Default: { max: 10000 }. */
+    cache?: false | { max?: number }
+    /** Where sessions too large for a cookie go. Default: none (too large is an error). */
+    store?: SessionStore
+    /** Milliseconds a request waits for the store before failing with 503. Default: 1000. */
+    storeTimeout?: number
+    /** With a store: record ended sessions so copies of their cookies stop working. Default: false. */
+    revocation?: boolean
+  }
+
+  export interface Session<T extends object = EffectiveSessionData> {
+    /** The stable session id (128 random bits, base64url). Changes on regenerate() and delete(). */
+    readonly id: string
+    /** True once set(), regenerate() or options() was called in this request. */
+    changed: boolean
+    /** True after delete(): the response clears the cookie. */
+    deleted: boolean
+    /** True when the cookie was sealed with a decrypt-only key; it is re-sealed on this response. */
+    rotated: boolean
+    /** True when no valid cookie came in. */
+    readonly isNew: boolean
+    /** Seconds since the epoch: when the session began, when it ends, when it idles out. */
+    readonly createdAt: number
+    readonly expiresAt: number
+    readonly idleExpiresAt: number | undefined
+    get<K extends keyof T & string>(key: K): T[K] | undefined
+    /** Sets a value; undefined removes the key. */
+    set<K extends keyof T & string>(key: K, value: T[K] | undefined): void
+    /** The data object. Mutating it directly does not mark the session changed. */
+    data(): Partial<T>
+    /** Ends the session and clears the cookie; a later set() starts a new session. */
+    delete(): void
+    /** New id and lifetime; data dropped except the listed keys. Call it at login. */
+    regenerate(keep?: ReadonlyArray<keyof T & string>): void
+    /** Re-send the cookie and push the idle deadline forward. */
+    touch(): void
+    /** Cookie attributes for this response only. */
+    options(opts: CookieOptions): void
+  }
+
+  /** One stored entry; the value is sealed, never session data in the clear. */
+  export interface StoreEntry {
+    /** 1, 2, 3… for data; -1 for an ended session (tombstone); 0 when unreadable. */
+    version: number
+    value: string
+  }
+
+  /** The interface any store implements. Promise-based; every write carries a TTL. */
+  export interface SessionStore {
+    get(key: string): Promise<StoreEntry | undefined>
+    /** With expectedVersion: compare-and-set (0 = no entry); resolves false when it did not write. */
+    set(key: string, entry: StoreEntry, ttl: number, expectedVersion?: number): Promise<boolean>
+    delete(key: string): Promise<void>
+  }
+
+  export type RejectReason =
+    | 'oversized' | 'malformed' | 'header' | 'unknown_kid' | 'decrypt' | 'payload' | 'context'
+    | 'expired' | 'idle' | 'revoked' | 'store_missing' | 'store_invalid'
+
+  export interface MetricsSnapshot {
+    rejected: Record<RejectReason, number>
+    opened: number
+    cacheHits: number
+    sealed: Record<string, number>
+    decrypted: Record<string, number>
+    rotated: number
+    offloaded: number
+    returnedToCookie: number
+    store: { hits: number, misses: number, errors: number, conflicts: number }
+    tooLarge: number
+  }
+
+  /** One registration's engine. */
+  export interface SessionManager {
+    /** Seals a new session holding `data`; returns the cookie value. */
+    seal(data?: Record<string, unknown>): string
+    /** Opens a cookie value; null when it is refused for any reason. */
+    open(token: string): Session | null
+    /** kids plus a check value of the key set; safe to expose on a health endpoint. */
+    readonly keyFingerprint: string
+    readonly metrics: { snapshot(): MetricsSnapshot } & MetricsSnapshot
+    /** Replaces the key set atomically (same formats as the `keys` option). */
+    replaceKeys(keys: KeySet): void
+  }
+
+  export interface SessionManagers {
+    /** The manager of the session registered as `name` (default "session"). */
+    get(name?: string): SessionManager
+  }
+
+  export interface GeneratedKey {
+    kid: string
+    key: string
+    entry: string
+    jwk: { kty: 'oct', kid: string, k: string, alg: 'dir', use: 'enc' }
+  }
+
+  export type ErrorCode =
+    | 'FST_ENCSESS_NO_KEYS'
+    | 'FST_ENCSESS_INVALID_KEY_SET'
+    | 'FST_ENCSESS_INVALID_KEY'
+    | 'FST_ENCSESS_DUPLICATE_KEY'
+    | 'FST_ENCSESS_INVALID_OPTION'
+    | 'FST_ENCSESS_COOKIE_TOO_LARGE'
+    | 'FST_ENCSESS_STORE_UNAVAILABLE'
+    | 'FST_ENCSESS_STORE_CONFLICT'
+
+  export type EncryptedSessionError = FastifyError & { code: ErrorCode }
+
+  export const errors: { readonly [C in ErrorCode]: new (...args: any[]) => FastifyError & { code: C } }
+  export function generateKey(kid?: string): GeneratedKey
+
+  export const fastifyEncryptedSession: FastifyEncryptedSession
+  export { fastifyEncryptedSession as default }
+}
+
+declare function fastifyEncryptedSession(...params: Parameters<FastifyEncryptedSession>): ReturnType<FastifyEncryptedSession>
+
+export = fastifyEncryptedSession
