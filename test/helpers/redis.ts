@@ -1,0 +1,338 @@
+// Real redis-server processes for tests: a mock would agree with whatever the store believes about
+// Redis (types, expiry, scripts, cluster slots), which is exactly what the tests must check.
+// Every server listens on 127.0.0.1 on a free port, persists nothing, lives in its own temp dir,
+// and is stopped by the test's teardown.
+import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import net, { type AddressInfo } from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+
+/** The part of a tap Test the harness needs. */
+export interface Teardownable {
+  teardown (fn: () => unknown): void
+}
+
+export interface RedisServer {
+  host: '127.0.0.1'
+  port: number
+  url: string
+  process: ChildProcess
+  /** Stops the server (SIGTERM, then SIGKILL if it lingers) and removes its dir. Idempotent. */
+  stop (): Promise<void>
+  /** Holds every client command for `ms` milliseconds (CLIENT PAUSE … ALL), to simulate a stall. */
+  pause (ms: number): Promise<void>
+}
+
+export interface RedisCluster {
+  nodes: Array<{ host: '127.0.0.1', port: number }>
+  servers: RedisServer[]
+  stop (): Promise<void>
+}
+
+const HOST = '127.0.0.1'
+const START_ATTEMPTS = 5
+const READY_TIMEOUT_MS = 15_000
+const STOP_TIMEOUT_MS = 10_000
+const CLUSTER_TIMEOUT_MS = 30_000
+
+// If the test process dies without running its teardowns, do not leave servers behind.
+const live = new Map<ChildProcess, string>()
+process.on('exit', () => {
+  for (const [child, dir] of live) {
+    child.kill('SIGKILL')
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+function findOnPath (command: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (dir === '') continue
+    const candidate = path.join(dir, command)
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK)
+      return candidate
+    } catch {}
+  }
+  return undefined
+}
+
+function requireBinary (command: string, debianPackage: string): string {
+  const found = findOnPath(command)
+  if (found === undefined) {
+    throw new Error(
+      `${command} was not found on PATH. These tests run against a real Redis: install the Debian ` +
+      `package "${debianPackage}" (apt-get install -y ${debianPackage}), or put ${command} on PATH.`
+    )
+  }
+  return found
+}
+
+/** A port that was free a moment ago. Another process may take it first: callers retry. */
+export function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.unref()
+    server.once('error', reject)
+    server.listen(0, HOST, () => {
+      const { port } = server.address() as AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+class AddressInUse extends Error {}
+
+interface Launched {
+  child: ChildProcess
+  dir: string
+  port: number
+  exited: Promise<void>
+}
+
+async function launchOnce (binary: string, extraArgs: string[], cluster: boolean): Promise<Launched> {
+  const port = await freePort()
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'encsess-redis-'))
+  const args = [
+    '--port', String(port),
+    '--bind', HOST,
+    '--save', '',
+    '--appendonly', 'no',
+    '--dir', dir,
+    '--daemonize', 'no',
+    '--logfile', ''
+  ]
+  if (cluster) {
+    // Redis 7 takes the bus port explicitly; the default (port + 10000) may be taken or past 65535.
+    args.push(
+      '--cluster-enabled', 'yes',
+      '--cluster-config-file', path.join(dir, 'nodes.conf'),
+      '--cluster-port', String(await freePort()),
+      '--cluster-node-timeout', '5000'
+    )
+  }
+  args.push(...extraArgs)
+
+  const child = spawn(binary, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+  live.set(child, dir)
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  exited.then(() => live.delete(child), () => {})
+
+  // Keep reading for the server's whole life: a full pipe would block its logging, and so the server.
+  let output = ''
+  const ready = new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      output = (output + chunk.toString('utf8')).slice(-16_384)
+      // 'Ready to accept connections' (TCP) or '… ready to accept connections at <socket>'.
+      if (/ready to accept connections/i.test(output)) resolve()
+    }
+    child.stdout?.on('data', onData)
+    child.stderr?.on('data', onData)
+    child.once('error', reject)
+    child.once('exit', (code, signal) => {
+      const message = `redis-server on port ${port} exited (${signal ?? code}) before it was ready:\n${output}`
+      reject(/Address already in use/i.test(output) ? new AddressInUse(message) : new Error(message))
+    })
+  })
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`redis-server on port ${port} not ready after ${READY_TIMEOUT_MS} ms:\n${output}`)),
+      READY_TIMEOUT_MS
+    )
+  })
+  try {
+    await Promise.race([ready, timeout])
+  } catch (err) {
+    child.kill('SIGKILL')
+    await exited
+    await rm(dir, { recursive: true, force: true })
+    throw err
+  } finally {
+    clearTimeout(timer)
+  }
+  return { child, dir, port, exited }
+}
+
+async function launch (t: Teardownable, extraArgs: string[], cluster: boolean): Promise<RedisServer> {
+  const binary = requireBinary('redis-server', 'redis-server')
+  let launched: Launched | undefined
+  for (let attempt = 1; launched === undefined; attempt++) {
+    try {
+      launched = await launchOnce(binary, extraArgs, cluster)
+    } catch (err) {
+      if (!(err instanceof AddressInUse) || attempt >= START_ATTEMPTS) throw err
+    }
+  }
+  const { child, dir, port, exited } = launched
+  let stopping: Promise<void> | undefined
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM')
+        let timer: NodeJS.Timeout | undefined
+        const lingered = await Promise.race([
+          exited.then(() => false),
+          new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), STOP_TIMEOUT_MS) })
+        ])
+        clearTimeout(timer)
+        if (lingered) {
+          child.kill('SIGKILL')
+          await exited
+        }
+      }
+      await rm(dir, { recursive: true, force: true })
+    })()
+    return stopping
+  }
+  t.teardown(stop)
+  return {
+    host: HOST,
+    port,
+    url: `redis://${HOST}:${port}`,
+    process: child,
+    stop,
+    async pause (ms: number) {
+      await redisCommand(port, ['CLIENT', 'PAUSE', String(ms), 'ALL'])
+    }
+  }
+}
+
+/** Starts a standalone redis-server; `extraArgs` are appended to its command line. */
+export function startRedis (t: Teardownable, extraArgs: string[] = []): Promise<RedisServer> {
+  return launch(t, extraArgs, false)
+}
+
+/** Starts three cluster-enabled masters and joins them into one cluster covering all 16384 slots. */
+export async function startCluster (t: Teardownable): Promise<RedisCluster> {
+  const cli = requireBinary('redis-cli', 'redis-server')
+  const servers = await Promise.all([0, 1, 2].map(() => launch(t, [], true)))
+  const stop = async (): Promise<void> => { await Promise.all(servers.map((s) => s.stop())) }
+
+  const addresses = servers.map((s) => `${HOST}:${s.port}`)
+  await run(cli, ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], CLUSTER_TIMEOUT_MS)
+
+  // Gossip has no event to wait for: poll each node until it sees the whole cluster as healthy.
+  const deadline = Date.now() + CLUSTER_TIMEOUT_MS
+  let last = ''
+  for (;;) {
+    const infos = await Promise.all(servers.map(async (s) => String(await redisCommand(s.port, ['CLUSTER', 'INFO']))))
+    if (infos.every((info) => /cluster_state:ok/.test(info) && /cluster_known_nodes:3\b/.test(info) &&
+        /cluster_slots_ok:16384\b/.test(info))) break
+    last = infos.join('\n')
+    if (Date.now() > deadline) throw new Error(`Redis cluster not ok after ${CLUSTER_TIMEOUT_MS} ms:\n${last}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+
+  return { nodes: servers.map((s) => ({ host: HOST, port: s.port })), servers, stop }
+}
+
+function run (file: string, args: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' })
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString('utf8') })
+    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString('utf8') })
+    child.once('error', reject)
+    child.once('close', (code, signal) => {
+      if (code === 0) resolve(output)
+      else reject(new Error(`${path.basename(file)} ${args.join(' ')} failed (${signal ?? code}):\n${output}`))
+    })
+  })
+}
+
+export type RespValue = string | number | null | RespValue[]
+
+/** Error replies (`-ERR …`) are thrown as this, with Redis' message. */
+export class RedisReplyError extends Error {}
+
+/**
+ * Sends one command over a fresh socket and resolves its reply. Deliberately not ioredis: a client
+ * library sends commands of its own (INFO, CLIENT SETNAME…), which would blur command counts.
+ */
+export function redisCommand (port: number, args: string[], host: string = HOST, timeoutMs = 5_000): Promise<RespValue> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ port, host })
+    let buffer = Buffer.alloc(0)
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no reply from ${host}:${port} to ${args[0]} in ${timeoutMs} ms`)))
+    socket.once('error', reject)
+    socket.once('close', () => reject(new Error(`connection to ${host}:${port} closed before a reply to ${args[0]}`)))
+    socket.on('data', (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk])
+      let parsed: [RespValue | RedisReplyError, number] | undefined
+      try {
+        parsed = parseReply(buffer, 0)
+      } catch (err) {
+        socket.destroy()
+        reject(err)
+        return
+      }
+      if (parsed === undefined) return
+      socket.end()
+      const [value] = parsed
+      if (value instanceof RedisReplyError) reject(value)
+      else resolve(value)
+    })
+    socket.write(encodeCommand(args))
+  })
+}
+
+function encodeCommand (args: string[]): Buffer {
+  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)]
+  for (const arg of args) {
+    const bytes = Buffer.from(arg, 'utf8')
+    parts.push(Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n'))
+  }
+  return Buffer.concat(parts)
+}
+
+// RESP2. Returns [value, offset after it], or undefined while the reply is incomplete.
+function parseReply (buf: Buffer, pos: number): [RespValue | RedisReplyError, number] | undefined {
+  const eol = buf.indexOf('\r\n', pos)
+  if (eol === -1) return undefined
+  const line = buf.toString('utf8', pos + 1, eol)
+  const next = eol + 2
+  switch (String.fromCharCode(buf[pos] ?? 0)) {
+    case '+': return [line, next]
+    case '-': return [new RedisReplyError(line), next]
+    case ':': return [Number(line), next]
+    case '$': {
+      const length = Number(line)
+      if (length < 0) return [null, next]
+      if (buf.length < next + length + 2) return undefined
+      return [buf.toString('utf8', next, next + length), next + length + 2]
+    }
+    case '*': {
+      const count = Number(line)
+      if (count < 0) return [null, next]
+      const items: RespValue[] = []
+      let at = next
+      for (let i = 0; i < count; i++) {
+        const item = parseReply(buf, at)
+        if (item === undefined) return undefined
+        if (item[0] instanceof RedisReplyError) throw item[0]
+        items.push(item[0])
+        at = item[1]
+      }
+      return [items, at]
+    }
+    default:
+      throw new Error(`unexpected RESP reply: ${JSON.stringify(buf.toString('utf8', pos, eol))}`)
+  }
+}
+
+/** Calls per command since start (or the last resetCommandStats), from INFO commandstats. */
+export async function commandCount (port: number, host: string = HOST): Promise<Map<string, number>> {
+  const info = String(await redisCommand(port, ['INFO', 'commandstats'], host))
+  const counts = new Map<string, number>()
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    counts.set(match[1] as string, Number(match[2]))
+  }
+  return counts
+}
+
+/** Zeroes the server's statistics (CONFIG RESETSTAT), so a later commandCount covers one step only. */
+export async function resetCommandStats (port: number, host: string = HOST): Promise<void> {
+  await redisCommand(port, ['CONFIG', 'RESETSTAT'], host)
+}
