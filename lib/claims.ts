@@ -19,9 +19,12 @@ export interface Claims {
   dat?: SessionRecord
   /** Version of the offloaded data, when the data lives in the store instead. */
   ref?: number
+  /** With a store: kid of the key current when the session began; it derives the store key. */
+  skid?: string
 }
 
 const SID = /^[A-Za-z0-9_-]{22,64}$/
+const KID = /^[A-Za-z0-9._-]{1,64}$/
 
 export function parseClaims (plaintext: Buffer, aud: string, now: number): Claims | RejectReason {
   let claims: unknown
@@ -37,6 +40,8 @@ export function parseClaims (plaintext: Buffer, aud: string, now: number): Claim
   const hasData = c.dat !== undefined
   if (hasData === (c.ref !== undefined)) return 'payload'
   if (hasData ? !isRecord(c.dat) : !(Number.isSafeInteger(c.ref) && (c.ref as number) > 0)) return 'payload'
+  if (c.skid !== undefined && (typeof c.skid !== 'string' || !KID.test(c.skid))) return 'payload'
+  if (c.ref !== undefined && c.skid === undefined) return 'payload'
   if (c.aud !== aud) return 'context'
   if (now >= (c.exp as number)) return 'expired'
   if (c.idl !== undefined && now >= (c.idl as number)) return 'idle'

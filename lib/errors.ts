@@ -45,7 +45,7 @@ export const errors = {
     500
   ),
   /** The store did not answer in time or failed; the request that needed it cannot go on. */
-  FST_ENCSESS_STORE_UNAVAILABLE: createError<'FST_ENCSESS_STORE_UNAVAILABLE', 503, [string]>(
+  FST_ENCSESS_STORE_UNAVAILABLE: createError<'FST_ENCSESS_STORE_UNAVAILABLE', 503, [string, { cause: unknown }?]>(
     'FST_ENCSESS_STORE_UNAVAILABLE',
     'The session store is unavailable (%s). Retry later; check the store and the client options described under "Redis deployment" in the README.',
     503

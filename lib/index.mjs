@@ -7,5 +7,7 @@ export const {
   fastifyEncryptedSession,
   errors,
   generateKey,
-  SessionManager
+  SessionManager,
+  MemoryStore,
+  RedisStore
 } = plugin

@@ -10,6 +10,8 @@ import { attach } from './lifecycle.js'
 import { SessionManager } from './manager.js'
 import { normalizeOptions, type SessionOptions } from './options.js'
 import { generateKey } from './keys/generate.js'
+import { MemoryStore } from './stores/memory.js'
+import { RedisStore } from './stores/redis.js'
 
 async function encryptedSession (fastify: FastifyInstance, options: SessionOptions | readonly SessionOptions[]): Promise<void> {
   const list = Array.isArray(options) ? options : [options]
@@ -62,5 +64,7 @@ export = Object.assign(fastifyEncryptedSession, {
   fastifyEncryptedSession,
   errors,
   generateKey,
-  SessionManager
+  SessionManager,
+  MemoryStore,
+  RedisStore
 })

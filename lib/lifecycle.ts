@@ -1,10 +1,16 @@
 // Where the plugin meets Fastify: the request decorator that loads a session when it is first
-// touched, and the onSend hook that writes Set-Cookie only when the browser's copy is out of date.
+// touched, the onRequest hook that preloads it when a store may be needed, and the onSend hook that
+// writes Set-Cookie only when the browser's copy is out of date.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { SessionManager } from './manager.js'
-import type { Session } from './session.js'
+import { Session } from './session.js'
 
 type Slot = Record<symbol, Session | null>
+type Done = (err: Error | null, payload?: unknown) => void
+type RequestDone = (err?: Error) => void
+
+/** Seconds a client is told to wait after a store failure. */
+const RETRY_AFTER = '1'
 
 export function attach (fastify: FastifyInstance, manager: SessionManager): void {
   const { sessionName, cookieName } = manager.config
@@ -12,19 +18,61 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
 
   const cookieOf = (request: FastifyRequest): string | undefined =>
     request.cookies != null ? request.cookies[cookieName] : fastify.parseCookie(request.headers.cookie ?? '')[cookieName]
+  // Routes with `config: { encryptedSession: false }` get no session handling at all.
+  const skipped = (request: FastifyRequest): boolean => request.routeOptions.config?.encryptedSession === false
 
   fastify.decorateRequest(kSession as unknown as string, null)
   // A getter, so a route that never reads the session never pays for decrypting it.
   fastify.decorateRequest(sessionName, {
     getter (this: FastifyRequest): Session {
       const slot = this as unknown as Slot
-      return slot[kSession] ?? (slot[kSession] = manager.load(cookieOf(this), this.log))
+      const current = slot[kSession]
+      if (current != null) return current
+      const session = skipped(this) ? new Session(manager.lifetime) : manager.load(cookieOf(this), this.log)
+      slot[kSession] = session
+      return session
     }
   })
 
-  fastify.addHook('onSend', function saveSession (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, payload?: unknown) => void) {
+  const failed = (request: FastifyRequest, reply: FastifyReply, err: Error, done: (err: Error) => void): void => {
+    // The error reply runs onSend again; it must go out without a session cookie, not retry.
+    ;(request as unknown as Slot)[kSession] = null
+    if ((err as { statusCode?: number }).statusCode === 503) reply.header('retry-after', RETRY_AFTER)
+    done(err)
+  }
+
+  if (manager.storage !== undefined) {
+    // Offloaded data and revocation need the store, which a synchronous getter cannot wait on;
+    // requests without a cookie still cost nothing here.
+    fastify.addHook('onRequest', function loadSession (request: FastifyRequest, reply: FastifyReply, done: RequestDone) {
+      const token = cookieOf(request)
+      if (token === undefined || token === '' || skipped(request)) {
+        done()
+        return
+      }
+      manager.loadAsync(token, request.log).then((session) => {
+        (request as unknown as Slot)[kSession] = session
+        done()
+      }, (err: Error) => failed(request, reply, err, done))
+    })
+
+    fastify.addHook('onSend', function saveSession (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: Done) {
+      const session = (request as unknown as Slot)[kSession]
+      if (session == null || skipped(request)) {
+        done(null, payload)
+        return
+      }
+      manager.commitAsync(session, request.protocol === 'https', request.log).then((header) => {
+        if (header !== undefined) reply.header('set-cookie', header)
+        done(null, payload)
+      }, (err: Error) => failed(request, reply, err, done))
+    })
+    return
+  }
+
+  fastify.addHook('onSend', function saveSession (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: Done) {
     const session = (request as unknown as Slot)[kSession]
-    if (session == null) {
+    if (session == null || skipped(request)) {
       done(null, payload)
       return
     }
@@ -32,9 +80,7 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
     try {
       header = manager.commit(session, request.protocol === 'https', request.log)
     } catch (err) {
-      // The error reply runs onSend again; it must go out without a session cookie, not retry.
-      ;(request as unknown as Slot)[kSession] = null
-      done(err as Error)
+      failed(request, reply, err as Error, done)
       return
     }
     if (header !== undefined) reply.header('set-cookie', header)

@@ -10,6 +10,7 @@ import { KeyRing } from './keys/keyring.js'
 import { parseKeySet } from './keys/parse.js'
 import { Metrics } from './metrics.js'
 import { Session, type Lifetime } from './session.js'
+import { Storage } from './storage.js'
 import type { Config } from './options.js'
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000)
@@ -26,6 +27,8 @@ export class SessionManager {
   readonly #opened: LRUCache<string, Opened> | undefined
   /** The largest cookie value we could have produced: anything longer is refused unread. */
   readonly maxTokenLength: number
+  /** Present when a store is configured. */
+  readonly storage: Storage | undefined
 
   constructor (config: Config) {
     this.config = config
@@ -43,6 +46,9 @@ export class SessionManager {
         sizeCalculation: (value, key) => key.length + value.plaintext.length + 64
       })
       : undefined
+    this.storage = config.store === undefined
+      ? undefined
+      : new Storage(config.store, this.codec, this.#aud, config.storeTimeout, this.metrics)
     // Fail at register, not on the first request, if the cookie attributes are unusable.
     this.#writer.serialize('x', 0, true)
   }
@@ -96,6 +102,44 @@ export class SessionManager {
     return this.#accept(claims, opened)
   }
 
+  /**
+   * The loader used when a store is configured: it fetches offloaded data and, with revocation,
+   * checks that the session was not ended. Refusals give an empty session as in load(); a store
+   * that fails or times out rejects with FST_ENCSESS_STORE_UNAVAILABLE.
+   */
+  async loadAsync (token: string | undefined, log: FastifyBaseLogger): Promise<Session> {
+    const storage = this.storage!
+    if (token === undefined || token === '') return new Session(this.lifetime)
+    const result = this.openClaims(token)
+    if (typeof result === 'string') {
+      this.#refuse(result, log)
+      return new Session(this.lifetime)
+    }
+    const { claims, opened } = result
+    const needsStore = claims.ref !== undefined || this.config.revocation
+    if (!needsStore) return this.#accept(claims, opened)
+    // Sessions from before the store was configured have no skid: nothing of theirs is stored.
+    if (claims.skid === undefined) return this.#accept(claims, opened)
+    const key = storage.keyOf(claims.sid, claims.skid)
+    if (key === undefined) {
+      this.#refuse('store_invalid', log)
+      return new Session(this.lifetime)
+    }
+    if (claims.ref === undefined) {
+      if (await storage.isRevoked(key)) {
+        this.#refuse('revoked', log)
+        return new Session(this.lifetime)
+      }
+      return this.#accept(claims, opened)
+    }
+    const stored = await storage.read(key, claims.sid, claims.ref)
+    if (typeof stored === 'string') {
+      this.#refuse(stored, log)
+      return new Session(this.lifetime)
+    }
+    return this.#accept(claims, opened, stored.data)
+  }
+
   #accept (claims: Claims, opened: Opened, data?: SessionRecord): Session {
     const session = new Session(this.lifetime, claims, data).markLoaded()
     this.metrics.opened++
@@ -118,12 +162,72 @@ export class SessionManager {
     if (!session.needsSeal(this.config.rolling)) return undefined
     if (session.rotated) this.metrics.rotated++
     const header = this.#cookieFor(session, { dat: session.data() as SessionRecord }, https)
-    if (header.length > this.config.maxCookieSize) {
-      this.metrics.tooLarge++
-      log.error({ session: this.config.sessionName, bytes: header.length, limit: this.config.maxCookieSize }, 'session cookie too large; response refused')
-      throw new errors.FST_ENCSESS_COOKIE_TOO_LARGE(header.length, this.config.maxCookieSize)
-    }
+    if (header.length > this.config.maxCookieSize) this.#tooLarge(header.length, log)
     return header
+  }
+
+  /**
+   * commit() with a store: large sessions go to the store and the cookie carries a reference;
+   * ended identities are tombstoned; data that shrank returns to the cookie. A store failure
+   * rejects (503) and a lost compare-and-set rejects (409): never a cookie pointing at data that
+   * was not stored. Logout is the exception: its cookie is cleared even when the store is down.
+   */
+  async commitAsync (session: Session, https: boolean, log: FastifyBaseLogger): Promise<string | undefined> {
+    const storage = this.storage!
+    await this.#endRetired(session, storage, log)
+    if (session.deleted) return this.#writer.clear(https, session.cookieOptions)
+    if (!session.needsSeal(this.config.rolling)) return undefined
+    if (session.rotated) this.metrics.rotated++
+    session.storeKid ??= this.codec.ring.current.kid
+    const data = session.data() as SessionRecord
+    const inCookie = this.#cookieFor(session, { dat: data }, https)
+    const key = storage.keyOf(session.id, session.storeKid)!
+    if (inCookie.length <= this.config.maxCookieSize) {
+      if (session.storedVersion > 0) {
+        // Back under the line: the cookie holds the data again and the stored copy must go. The
+        // response does not wait on this delete's success: the cookie no longer points at it and
+        // the entry expires with the session anyway.
+        this.metrics.returnedToCookie++
+        await storage.remove(key).catch((err) => log.warn({ session: this.config.sessionName, err }, 'could not delete an offloaded session that returned to its cookie'))
+      }
+      return inCookie
+    }
+    const version = session.storedVersion + 1
+    const ttl = Math.max(1, session.remaining())
+    if (!await storage.write(key, session.id, version, session.storedVersion, data, ttl)) {
+      log.info({ session: this.config.sessionName }, 'offloaded session changed or ended by another request; this change was refused')
+      throw new errors.FST_ENCSESS_STORE_CONFLICT()
+    }
+    if (session.storedVersion === 0) this.metrics.offloaded++
+    session.storedVersion = version
+    const header = this.#cookieFor(session, { ref: version }, https)
+    if (header.length > this.config.maxCookieSize) this.#tooLarge(header.length, log)
+    return header
+  }
+
+  // Identities given up by delete() or regenerate(): tombstone those that could be in a browser or
+  // the store, so neither a racing request nor (with revocation) a copied cookie brings them back.
+  async #endRetired (session: Session, storage: Storage, log: FastifyBaseLogger): Promise<void> {
+    for (const old of session.retired) {
+      if (!old.issued || old.storeKid === undefined) continue
+      if (old.storedVersion === 0 && !this.config.revocation) continue
+      const key = storage.keyOf(old.id, old.storeKid)
+      if (key === undefined) continue
+      try {
+        await storage.end(key, old.until - this.lifetime.now())
+      } catch (err) {
+        // Logout must still clear the cookie; anything else cannot go on without the tombstone.
+        if (!session.deleted) throw err
+        log.error({ session: this.config.sessionName, err }, 'store unavailable at logout: cookie cleared, but the ended session could not be recorded')
+      }
+    }
+    session.retired.length = 0
+  }
+
+  #tooLarge (bytes: number, log: FastifyBaseLogger): never {
+    this.metrics.tooLarge++
+    log.error({ session: this.config.sessionName, bytes, limit: this.config.maxCookieSize }, 'session cookie too large; response refused')
+    throw new errors.FST_ENCSESS_COOKIE_TOO_LARGE(bytes, this.config.maxCookieSize)
   }
 
   #cookieFor (session: Session, body: { dat: SessionRecord } | { ref: number }, https: boolean): string {

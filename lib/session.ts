@@ -17,6 +17,17 @@ export function newSessionId (): string {
   return randomBytes(16).toString('base64url')
 }
 
+/** What is left to clean up of an identity a session gave up. */
+export interface Retired {
+  id: string
+  storeKid: string | undefined
+  storedVersion: number
+  /** Seconds since the epoch until which copies of its cookie would still be accepted. */
+  until: number
+  /** True when a cookie carried it in (a brand-new id never reached a browser or a store). */
+  issued: boolean
+}
+
 export class Session<T extends object = SessionRecord> {
   #id: string
   #data: SessionRecord
@@ -26,10 +37,12 @@ export class Session<T extends object = SessionRecord> {
   #expires: number
   #idleUntil: number | undefined
   #cookieOptions: CookieAttributes | undefined
-  /** Ids this session had before regenerate()/delete() in this request: their stored data must go. */
-  readonly retiredIds: string[] = []
+  /** Identities this session had before regenerate()/delete() in this request: their stored data must go. */
+  readonly retired: Retired[] = []
   /** Version of the offloaded data this session was loaded from (0 when it lived in the cookie). */
   storedVersion: number
+  /** With a store: the kid that derives this session's store key (see Storage.keyOf). */
+  storeKid: string | undefined
   changed = false
   deleted = false
   /** Opened with a decrypt-only key: re-seal with the current key on this response. */
@@ -46,6 +59,7 @@ export class Session<T extends object = SessionRecord> {
       this.#expires = now + lifetime.maxAge
       this.#idleUntil = this.#nextIdleDeadline(now)
       this.storedVersion = 0
+      this.storeKid = undefined
     } else {
       this.#id = claims.sid
       this.#data = data ?? claims.dat ?? Object.create(null)
@@ -53,6 +67,7 @@ export class Session<T extends object = SessionRecord> {
       this.#expires = claims.exp
       this.#idleUntil = claims.idl
       this.storedVersion = claims.ref ?? 0
+      this.storeKid = claims.skid
     }
   }
 
@@ -92,7 +107,7 @@ export class Session<T extends object = SessionRecord> {
 
   /** Ends the session: the response clears the cookie. A set() afterwards starts a fresh session. */
   delete (): void {
-    this.retiredIds.push(this.#id)
+    this.#retire()
     this.#id = newSessionId()
     this.#data = Object.create(null)
     this.deleted = true
@@ -103,7 +118,7 @@ export class Session<T extends object = SessionRecord> {
   regenerate (keep: readonly (keyof T & string)[] = []): void {
     const kept: SessionRecord = Object.create(null)
     for (const key of keep) if (Object.hasOwn(this.#data, key)) kept[key] = this.#data[key]
-    this.retiredIds.push(this.#id)
+    this.#retire()
     this.#id = newSessionId()
     this.#data = kept
     this.#restartLifetime()
@@ -154,6 +169,7 @@ export class Session<T extends object = SessionRecord> {
     this.#idleUntil = this.#nextIdleDeadline(this.#lifetime.now())
     const c: Claims = { sid: this.#id, aud, iat: this.#created, exp: this.#expires }
     if (this.#idleUntil !== undefined) c.idl = this.#idleUntil
+    if (this.storeKid !== undefined) c.skid = this.storeKid
     return Object.assign(c, body)
   }
 
@@ -173,7 +189,19 @@ export class Session<T extends object = SessionRecord> {
     this.#created = now
     this.#expires = now + this.#lifetime.maxAge
     this.#idleUntil = this.#nextIdleDeadline(now)
+    // A new id is a new session: nothing stored yet, and its store key comes from today's key.
     this.storedVersion = 0
+    this.storeKid = undefined
+  }
+
+  #retire (): void {
+    this.retired.push({
+      id: this.#id,
+      storeKid: this.storeKid,
+      storedVersion: this.storedVersion,
+      until: this.#idleUntil === undefined ? this.#expires : Math.min(this.#idleUntil, this.#expires),
+      issued: this.#loadedFromCookie && this.retired.length === 0
+    })
   }
 
   // A write after delete() begins a new session rather than resurrecting the ended one.

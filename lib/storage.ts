@@ -1,0 +1,115 @@
+// Offloaded session data: where it lives in the store, how it is sealed there, and how long any
+// request waits for it. Store keys are HMACs of the session id, values are JWEs bound to their
+// session, version and purpose, so a store dump yields neither data nor working cookies.
+import { createHmac } from 'node:crypto'
+import type { Codec } from './codec.js'
+import { isRecord, type SessionRecord } from './claims.js'
+import { errors } from './errors.js'
+import type { Metrics } from './metrics.js'
+import type { SessionStore, StoreEntry } from './stores/store.js'
+
+/** A stored entry read back and authenticated, or why it could not be used. */
+export type StoredData = { data: SessionRecord } | 'store_missing' | 'store_invalid' | 'revoked'
+
+/** Version that marks an ended session; see StoreEntry. */
+export const TOMBSTONE = -1
+
+export class Storage {
+  readonly #store: SessionStore
+  readonly #codec: Codec
+  readonly #aud: string
+  readonly #timeout: number
+  readonly #metrics: Metrics
+
+  constructor (store: SessionStore, codec: Codec, aud: string, timeout: number, metrics: Metrics) {
+    this.#store = store
+    this.#codec = codec
+    // A stored value carries its own audience, so it can never pass as a cookie (and vice versa).
+    this.#aud = `${aud}#store`
+    this.#timeout = timeout
+    this.#metrics = metrics
+  }
+
+  /**
+   * The store key of a session: HMAC of its id under a key derived from the key that was current
+   * when the session began (`storeKid`), so every copy of the session's cookie, before or after a
+   * rotation, points at the same entry. Undefined when that key has left the ring.
+   */
+  keyOf (sid: string, storeKid: string): string | undefined {
+    const entry = this.#codec.ring.byKid(storeKid)
+    return entry === undefined ? undefined : createHmac('sha256', entry.storeKey).update(sid).digest('base64url')
+  }
+
+  /** Reads and authenticates the data of version `version` of a session. */
+  async read (key: string, sid: string, version: number): Promise<StoredData> {
+    const entry = await this.#call('read', this.#store.get(key))
+    if (entry === undefined) {
+      this.#metrics.store.misses++
+      return 'store_missing'
+    }
+    this.#metrics.store.hits++
+    if (entry.version === TOMBSTONE) return 'revoked'
+    if (entry.version !== version || typeof entry.value !== 'string') return 'store_invalid'
+    const opened = this.#codec.open(entry.value, Number.MAX_SAFE_INTEGER)
+    if (typeof opened === 'string') return 'store_invalid'
+    let body: unknown
+    try {
+      body = JSON.parse(opened.plaintext.toString('utf8'))
+    } catch {
+      return 'store_invalid'
+    }
+    // Bound to this session and this version: a value copied from another key or an older
+    // version put back is refused even though it decrypts.
+    if (!isRecord(body) || body.aud !== this.#aud || body.sid !== sid || body.ver !== version || !isRecord(body.dat)) {
+      return 'store_invalid'
+    }
+    Object.setPrototypeOf(body.dat, null)
+    return { data: body.dat }
+  }
+
+  /** True when the session was ended (a tombstone is stored for it). */
+  async isRevoked (key: string): Promise<boolean> {
+    const entry = await this.#call('revocation check', this.#store.get(key))
+    return entry?.version === TOMBSTONE
+  }
+
+  /**
+   * Writes version `version` of a session's data if the stored version is still `expected`.
+   * Resolves false when another request got there first (or the session was ended).
+   */
+  async write (key: string, sid: string, version: number, expected: number, data: SessionRecord, ttl: number): Promise<boolean> {
+    const value = this.#codec.seal(JSON.stringify({ aud: this.#aud, sid, ver: version, dat: data }))
+    const written = await this.#call('write', this.#store.set(key, { version, value }, ttl, expected))
+    if (!written) this.#metrics.store.conflicts++
+    return written
+  }
+
+  /** Marks a session ended for `ttl` seconds: no compare-and-set matches it, revocation sees it. */
+  async end (key: string, ttl: number): Promise<void> {
+    const tombstone: StoreEntry = { version: TOMBSTONE, value: '' }
+    await this.#call('end', this.#store.set(key, tombstone, Math.max(1, ttl)))
+  }
+
+  async remove (key: string): Promise<void> {
+    await this.#call('delete', this.#store.delete(key))
+  }
+
+  // Every store call is bounded: a store that hangs costs a request at most `timeout` ms, and a
+  // late rejection after the timeout is absorbed instead of becoming an unhandled rejection.
+  async #call<T> (what: string, pending: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new errors.FST_ENCSESS_STORE_UNAVAILABLE(`${what} took longer than storeTimeout (${this.#timeout} ms)`)), this.#timeout)
+    })
+    pending.catch(() => {})
+    try {
+      return await Promise.race([pending, timeout])
+    } catch (err) {
+      this.#metrics.store.errors++
+      if ((err as { code?: string }).code === 'FST_ENCSESS_STORE_UNAVAILABLE') throw err
+      throw new errors.FST_ENCSESS_STORE_UNAVAILABLE(`${what} failed`, { cause: err })
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+}
