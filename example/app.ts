@@ -3,6 +3,9 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyEncryptedSession from '../lib/index.js'
 import { generateKey } from '../lib/keys/generate.js'
+import { MemoryStore } from '../lib/stores/memory.js'
+import { RedisStore } from '../lib/stores/redis.js'
+import type { SessionStore } from '../lib/stores/store.js'
 
 declare module '../types/index.js' {
   interface SessionData {
@@ -14,6 +17,8 @@ declare module '../types/index.js' {
 
 export interface DemoOptions {
   keys?: string
+  /** Where large sessions go; default: REDIS_URL's Redis when set, else an in-process MemoryStore. */
+  store?: SessionStore
   env?: NodeJS.ProcessEnv
   logger?: boolean
   warn?: (message: string) => void
@@ -42,6 +47,7 @@ export async function buildDemo (opts: DemoOptions = {}): Promise<FastifyInstanc
   const env = opts.env ?? process.env
   const keys = opts.keys ?? resolveKeys(env, opts.warn ?? ((m) => process.stderr.write(`${m}\n`)))
   const app = Fastify({ logger: opts.logger ?? false })
+  const store = opts.store ?? await storeFor(env, app)
   // Form posts from the page; a content-type parser keeps the demo free of extra dependencies.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)))
@@ -51,7 +57,9 @@ export async function buildDemo (opts: DemoOptions = {}): Promise<FastifyInstanc
     idleTimeout: 30 * 60,
     maxAge: 8 * 60 * 60,
     // Plain http on 127.0.0.1: Secure only when the request came over HTTPS.
-    cookie: { secure: 'auto' }
+    cookie: { secure: 'auto' },
+    // The cart can outgrow a cookie; then it moves to the store and the cookie keeps a reference.
+    store
   })
 
   app.get('/', async (req, reply) => {
@@ -63,6 +71,10 @@ export async function buildDemo (opts: DemoOptions = {}): Promise<FastifyInstanc
     user: req.session.get('user') ?? null,
     count: req.session.get('count') ?? 0,
     cart: (req.session.get('cart') ?? []).length
+  }))
+  app.get('/healthz', { config: { encryptedSession: false } }, async () => ({
+    ok: true,
+    keys: app.encryptedSession.get().keyFingerprint
   }))
   app.post('/login', async (req, reply) => {
     const user = String((req.body as Record<string, unknown> | undefined)?.user ?? '').trim().slice(0, 40)
@@ -96,6 +108,21 @@ export async function buildDemo (opts: DemoOptions = {}): Promise<FastifyInstanc
   return app
 }
 
+async function storeFor (env: NodeJS.ProcessEnv, app: FastifyInstance): Promise<SessionStore> {
+  if (!env.REDIS_URL) return new MemoryStore({ maxEntries: 10000, maxBytes: 64 * 1024 * 1024 })
+  // Loaded only when asked for: the plugin itself never depends on a Redis client.
+  const { Redis } = await import('ioredis')
+  // Fail fast while Redis is away instead of queueing requests (see "Redis deployment" in the README).
+  const client = new Redis(env.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 1000 })
+  app.addHook('onClose', async () => { client.disconnect() })
+  // Without the offline queue, commands sent before the connection is up fail: start serving once it is.
+  await new Promise((resolve, reject) => {
+    client.once('ready', resolve)
+    client.once('error', reject)
+  })
+  return new RedisStore({ client })
+}
+
 function escape (s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 }
@@ -114,6 +141,6 @@ ${login}
 <form method="post" action="/cart/add"><input type="hidden" name="n" value="1"><button>Add 1</button></form>
 <form method="post" action="/cart/add"><input type="hidden" name="n" value="25"><button>Add 25</button></form>
 <form method="post" action="/cart/clear"><button>Empty cart</button></form>
-<p>All of this lives in one encrypted cookie (compact JWE, A256GCM).</p>
+<p>All of this lives in one encrypted cookie (compact JWE, A256GCM); a cart too large for a cookie moves to the store.</p>
 </body></html>`
 }

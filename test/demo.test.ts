@@ -80,9 +80,33 @@ t.test('login, count, cart, logout', async (t) => {
   await post('/count')
   await post('/count')
   t.same(await state(), { user: 'ada', count: 2, cart: 2 })
+  // Grow the cart past what one cookie holds: the data moves to the store, the cookie stays small.
+  for (let i = 0; i < 3; i++) await post('/cart/add', 'n=25')
+  t.same(await state(), { user: 'ada', count: 2, cart: 77 })
+  t.ok(cookie.length < 600, `offloaded: the cookie is a reference (${cookie.length} bytes)`)
+  const health = await app.inject({ url: '/healthz', headers: { cookie } })
+  t.match(health.json().keys, /^k1#/, 'the health route shows the key fingerprint and skips the session')
+  t.equal(health.headers['set-cookie'], undefined)
   await post('/logout')
   t.equal(cookie, '', 'logout clears the cookie')
   t.same(await state(), { user: null, count: 0, cart: 0 })
   const page = await app.inject({ url: '/' })
   t.match(page.body, /Log in/)
+})
+
+t.test('with REDIS_URL the demo offloads its cart to that Redis', async (t) => {
+  const { startRedis, redisCommand } = await import('./helpers/redis.js')
+  const server = await startRedis(t)
+  const app = await (buildDemo as (o: object) => Promise<FastifyInstance>)({ keys: KEY1.entry, env: { REDIS_URL: server.url } })
+  t.teardown(() => app.close())
+  const form = { 'content-type': 'application/x-www-form-urlencoded' }
+  let cookie = ''
+  for (let i = 0; i < 4; i++) {
+    const res = await app.inject({ method: 'POST', url: '/cart/add', payload: 'n=25', headers: { ...form, cookie } })
+    t.equal(res.statusCode, 303)
+    cookie = `session=${sessionCookie(res)!.value}`
+  }
+  t.same((await app.inject({ url: '/api/state', headers: { cookie } })).json().cart, 100)
+  const keys = await redisCommand(server.port, ['KEYS', 'sess:*']) as string[]
+  t.equal(keys.length, 1, 'the cart lives in Redis')
 })

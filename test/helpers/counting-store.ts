@@ -1,0 +1,33 @@
+// A MemoryStore that records every call, to show which requests touch the store at all.
+import { MemoryStore } from '../../lib/stores/memory.js'
+import type { StoreEntry } from '../../lib/stores/store.js'
+
+export class CountingStore extends MemoryStore {
+  readonly calls: string[] = []
+  readonly ttls: number[] = []
+
+  override async get (key: string): Promise<StoreEntry | undefined> {
+    this.calls.push('get')
+    return super.get(key)
+  }
+
+  override async set (key: string, entry: StoreEntry, ttl: number, expectedVersion?: number): Promise<boolean> {
+    this.calls.push(entry.version === -1 ? 'end' : 'set')
+    this.ttls.push(ttl)
+    return super.set(key, entry, ttl, expectedVersion)
+  }
+
+  override async delete (key: string): Promise<void> {
+    this.calls.push('delete')
+    return super.delete(key)
+  }
+
+  /** Raw access for tampering tests. */
+  async raw (key: string): Promise<StoreEntry | undefined> {
+    return super.get(key)
+  }
+
+  async put (key: string, entry: StoreEntry): Promise<void> {
+    await super.set(key, entry, 3600)
+  }
+}
