@@ -37,8 +37,17 @@ export class Codec {
   #ivPool = Buffer.allocUnsafe(IV_POOL_SIZE)
   #ivOffset = IV_POOL_SIZE
 
-  constructor (ring: KeyRing) {
+  readonly #onSeal: (kid: string) => void
+
+  constructor (ring: KeyRing, onSeal: (kid: string) => void = () => {}) {
     this.#ring = ring
+    this.#onSeal = onSeal
+  }
+
+  /** Length of the token seal() would produce for a plaintext of `bytes` bytes under `entry`. */
+  sealedLength (bytes: number, entry: KeyEntry = this.#ring.current): number {
+    // header . (empty key) . 16-char IV . ciphertext (as long as the plaintext) . 22-char tag
+    return entry.header.length + 2 + 16 + 1 + Math.ceil(bytes * 4 / 3) + 1 + 22
   }
 
   get ring (): KeyRing {
@@ -61,6 +70,7 @@ export class Codec {
     const head = cipher.update(plaintext)
     const tail = cipher.final()
     const ct = tail.length === 0 ? head : Buffer.concat([head, tail])
+    this.#onSeal(entry.kid)
     return `${entry.header}..${iv.toString('base64url')}.${ct.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`
   }
 

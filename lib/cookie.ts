@@ -23,6 +23,8 @@ export interface CookieWriter {
   /** The full Set-Cookie value for a token; `secure` resolves 'auto'. */
   serialize (value: string, maxAge: number, https: boolean, override?: CookieAttributes): string
   clear (https: boolean, override?: CookieAttributes): string
+  /** Length of serialize()'s result minus the value's length. */
+  overhead (maxAge: number, https: boolean, override?: CookieAttributes): number
 }
 
 export function cookieWriter (name: string, attrs: CookieAttributes): CookieWriter {
@@ -32,6 +34,9 @@ export function cookieWriter (name: string, attrs: CookieAttributes): CookieWrit
     serialize (value, maxAge, https, override) {
       const a = override === undefined ? fixed : render(normalize(name, { ...attrs, ...override }))
       return `${name}=${value}; Max-Age=${maxAge}${https ? a.https : a.http}`
+    },
+    overhead (maxAge, https, override) {
+      return this.serialize('', maxAge, https, override).length
     },
     clear (https, override) {
       const a = override === undefined ? fixed : render(normalize(name, { ...attrs, ...override }))

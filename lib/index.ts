@@ -10,6 +10,7 @@ import { attach } from './lifecycle.js'
 import { SessionManager } from './manager.js'
 import { normalizeOptions, type SessionOptions } from './options.js'
 import { generateKey } from './keys/generate.js'
+import { exportToPrometheus } from './prometheus.js'
 import { MemoryStore } from './stores/memory.js'
 import { RedisStore } from './stores/redis.js'
 
@@ -49,6 +50,7 @@ async function encryptedSession (fastify: FastifyInstance, options: SessionOptio
     }
     registry.set(manager.config.sessionName, manager)
     attach(fastify, manager)
+    if (manager.config.metricsRegistry !== undefined) exportToPrometheus(manager.config.metricsRegistry, manager.config.sessionName, manager.metrics)
   }
 }
 

@@ -62,8 +62,9 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
         done(null, payload)
         return
       }
+      if (session.unavailable !== undefined && reply.statusCode === 503) reply.header('retry-after', RETRY_AFTER)
       manager.commitAsync(session, request.protocol === 'https', request.log).then((header) => {
-        if (header !== undefined) reply.header('set-cookie', header)
+        if (header !== undefined) setCookie(reply, header)
         done(null, payload)
       }, (err: Error) => failed(request, reply, err, done))
     })
@@ -83,7 +84,12 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
       failed(request, reply, err as Error, done)
       return
     }
-    if (header !== undefined) reply.header('set-cookie', header)
+    if (header !== undefined) setCookie(reply, header)
     done(null, payload)
   })
+
+  function setCookie (reply: FastifyReply, header: string): void {
+    manager.metrics.cookieBytes.observe(header.length)
+    reply.header('set-cookie', header)
+  }
 }

@@ -15,6 +15,13 @@ import type { Config } from './options.js'
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 
+interface Rendered {
+  plaintext: string
+  maxAge: number
+  /** Length of the whole Set-Cookie value this would become. */
+  length: number
+}
+
 export class SessionManager {
   readonly config: Config
   readonly metrics: Metrics
@@ -33,8 +40,9 @@ export class SessionManager {
   constructor (config: Config) {
     this.config = config
     const ring = new KeyRing(config.keys)
-    this.codec = new Codec(ring)
     this.metrics = new Metrics(ring.kids)
+    // Every seal uses a random IV under some key: counting them per kid is the AES-GCM usage budget.
+    this.codec = new Codec(ring, (kid) => { this.metrics.sealed[kid]!++ })
     this.lifetime = { maxAge: config.maxAge, idleTimeout: config.idleTimeout, now: nowSeconds }
     this.#aud = `${config.audience}#${config.cookieName}`
     this.#writer = cookieWriter(config.cookieName, config.cookie)
@@ -116,6 +124,18 @@ export class SessionManager {
       return new Session(this.lifetime)
     }
     const { claims, opened } = result
+    try {
+      return await this.#loadStored(claims, opened, storage, log)
+    } catch (err) {
+      // The store failed: the request goes on, but its session data cannot be read or changed
+      // (each attempt is a 503); delete() still works, so logout clears the cookie.
+      const session = this.#accept(claims, opened)
+      session.unavailable = err as Error
+      return session
+    }
+  }
+
+  async #loadStored (claims: Claims, opened: Opened, storage: Storage, log: FastifyBaseLogger): Promise<Session> {
     const needsStore = claims.ref !== undefined || this.config.revocation
     if (!needsStore) return this.#accept(claims, opened)
     // Sessions from before the store was configured have no skid: nothing of theirs is stored.
@@ -137,7 +157,9 @@ export class SessionManager {
       this.#refuse(stored, log)
       return new Session(this.lifetime)
     }
-    return this.#accept(claims, opened, stored.data)
+    const session = this.#accept(claims, opened, stored.data)
+    session.storedVersion = stored.version
+    return session
   }
 
   #accept (claims: Claims, opened: Opened, data?: SessionRecord): Session {
@@ -161,9 +183,9 @@ export class SessionManager {
     if (session.deleted) return this.#writer.clear(https, session.cookieOptions)
     if (!session.needsSeal(this.config.rolling)) return undefined
     if (session.rotated) this.metrics.rotated++
-    const header = this.#cookieFor(session, { dat: session.data() as SessionRecord }, https)
-    if (header.length > this.config.maxCookieSize) this.#tooLarge(header.length, log)
-    return header
+    const cookie = this.#render(session, { dat: session.data() as SessionRecord }, https)
+    if (cookie.length > this.config.maxCookieSize) this.#tooLarge(cookie.length, log)
+    return this.#seal(cookie, session, https)
   }
 
   /**
@@ -176,11 +198,13 @@ export class SessionManager {
     const storage = this.storage!
     await this.#endRetired(session, storage, log)
     if (session.deleted) return this.#writer.clear(https, session.cookieOptions)
+    // Its data could not be loaded, so it cannot have changed: the browser keeps its cookie.
+    if (session.unavailable !== undefined) return undefined
     if (!session.needsSeal(this.config.rolling)) return undefined
     if (session.rotated) this.metrics.rotated++
     session.storeKid ??= this.codec.ring.current.kid
     const data = session.data() as SessionRecord
-    const inCookie = this.#cookieFor(session, { dat: data }, https)
+    const inCookie = this.#render(session, { dat: data }, https)
     const key = storage.keyOf(session.id, session.storeKid)!
     if (inCookie.length <= this.config.maxCookieSize) {
       if (session.storedVersion > 0) {
@@ -190,7 +214,7 @@ export class SessionManager {
         this.metrics.returnedToCookie++
         await storage.remove(key).catch((err) => log.warn({ session: this.config.sessionName, err }, 'could not delete an offloaded session that returned to its cookie'))
       }
-      return inCookie
+      return this.#seal(inCookie, session, https)
     }
     const version = session.storedVersion + 1
     const ttl = Math.max(1, session.remaining())
@@ -200,9 +224,9 @@ export class SessionManager {
     }
     if (session.storedVersion === 0) this.metrics.offloaded++
     session.storedVersion = version
-    const header = this.#cookieFor(session, { ref: version }, https)
-    if (header.length > this.config.maxCookieSize) this.#tooLarge(header.length, log)
-    return header
+    const reference = this.#render(session, { ref: version }, https)
+    if (reference.length > this.config.maxCookieSize) this.#tooLarge(reference.length, log)
+    return this.#seal(reference, session, https)
   }
 
   // Identities given up by delete() or regenerate(): tombstone those that could be in a browser or
@@ -230,15 +254,22 @@ export class SessionManager {
     throw new errors.FST_ENCSESS_COOKIE_TOO_LARGE(bytes, this.config.maxCookieSize)
   }
 
-  #cookieFor (session: Session, body: { dat: SessionRecord } | { ref: number }, https: boolean): string {
-    const token = this.sealClaims(session.claims(this.#aud, body))
-    return this.#writer.serialize(token, session.remaining(), https, session.cookieOptions)
+  // The exact Set-Cookie length of a session, known before sealing (GCM adds no bytes), so a
+  // session bound for the store is never sealed into a cookie first just to be measured.
+  #render (session: Session, body: { dat: SessionRecord } | { ref: number }, https: boolean): Rendered {
+    const plaintext = serializeClaims(session.claims(this.#aud, body))
+    const maxAge = session.remaining()
+    const length = this.#writer.overhead(maxAge, https, session.cookieOptions) +
+      this.codec.sealedLength(Buffer.byteLength(plaintext), this.codec.ring.current)
+    return { plaintext, maxAge, length }
+  }
+
+  #seal (rendered: Rendered, session: Session, https: boolean): string {
+    return this.#writer.serialize(this.codec.seal(rendered.plaintext), rendered.maxAge, https, session.cookieOptions)
   }
 
   sealClaims (claims: Claims): string {
-    const entry = this.codec.ring.current
-    this.metrics.sealed[entry.kid]!++
-    return this.codec.seal(serializeClaims(claims), entry)
+    return this.codec.seal(serializeClaims(claims))
   }
 
   /** For WebSocket upgrades and tests: a new session holding `data`, sealed as a cookie value. */

@@ -5,6 +5,28 @@ import { REJECT_REASONS, type RejectReason } from './codec.js'
 export type { MetricsSnapshot } from '../types/index.js'
 import type { MetricsSnapshot } from '../types/index.js'
 
+/** A fixed-bucket histogram: bounded memory whatever is observed. */
+export class Histogram {
+  readonly buckets: readonly number[]
+  /** counts[i] = observations <= buckets[i] (non-cumulative; the last slot is +Inf). */
+  readonly counts: number[]
+  sum = 0
+  count = 0
+
+  constructor (buckets: readonly number[]) {
+    this.buckets = buckets
+    this.counts = new Array(buckets.length + 1).fill(0)
+  }
+
+  observe (value: number): void {
+    let i = 0
+    while (i < this.buckets.length && value > this.buckets[i]!) i++
+    this.counts[i]!++
+    this.sum += value
+    this.count++
+  }
+}
+
 export class Metrics {
   readonly rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>
   opened = 0
@@ -16,6 +38,10 @@ export class Metrics {
   returnedToCookie = 0
   readonly store = { hits: 0, misses: 0, errors: 0, conflicts: 0 }
   tooLarge = 0
+  /** Size in bytes of every session Set-Cookie written. */
+  readonly cookieBytes = new Histogram([256, 512, 1024, 2048, 3072, 4096])
+  /** Seconds each store call took, failures and timeouts included. */
+  readonly storeSeconds = new Histogram([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5])
 
   constructor (kids: readonly string[]) {
     for (const kid of kids) {

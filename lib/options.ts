@@ -4,6 +4,7 @@ import { checkCookieName, type CookieAttributes } from './cookie.js'
 import { parseKeySet, type RawKey } from './keys/parse.js'
 import type { SessionStore } from './stores/store.js'
 import type { FastifyEncryptedSessionOptions } from '../types/index.js'
+import { checkRegistry, type RegistryLike } from './prometheus.js'
 
 /**
  * What users pass, typed publicly in types/index.d.ts; every field is re-checked here at runtime
@@ -25,11 +26,12 @@ export interface Config {
   store: SessionStore | undefined
   storeTimeout: number
   revocation: boolean
+  metricsRegistry: RegistryLike | undefined
 }
 
 const KNOWN = new Set([
   'keys', 'cookieName', 'sessionName', 'cookie', 'maxAge', 'idleTimeout', 'rolling', 'audience',
-  'maxCookieSize', 'cache', 'store', 'storeTimeout', 'revocation'
+  'maxCookieSize', 'cache', 'store', 'storeTimeout', 'revocation', 'metricsRegistry'
 ])
 const JS_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/
 // Names already used on the request by Fastify or by plugins a session sits next to.
@@ -88,7 +90,8 @@ export function normalizeOptions (input: unknown): Config {
     cacheMax,
     store,
     storeTimeout: integer('storeTimeout', o.storeTimeout, 1000, 1, 60_000),
-    revocation
+    revocation,
+    metricsRegistry: o.metricsRegistry === undefined ? undefined : checkRegistry(o.metricsRegistry)
   }
 }
 

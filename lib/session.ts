@@ -48,6 +48,11 @@ export class Session<T extends object = SessionRecord> {
   /** Opened with a decrypt-only key: re-seal with the current key on this response. */
   rotated = false
   #touched = false
+  /**
+   * Set when the store failed while loading this session's data: reading or changing the data
+   * throws this error (a 503), while delete() still works so that logout clears the cookie.
+   */
+  unavailable: Error | undefined
 
   constructor (lifetime: Lifetime, claims?: Claims, data?: SessionRecord) {
     this.#lifetime = lifetime
@@ -89,11 +94,13 @@ export class Session<T extends object = SessionRecord> {
   }
 
   get<K extends keyof T & string> (key: K): T[K] | undefined {
+    if (this.unavailable !== undefined) throw this.unavailable
     return (Object.hasOwn(this.#data, key) ? this.#data[key] : undefined) as T[K] | undefined
   }
 
   set<K extends keyof T & string> (key: K, value: T[K] | undefined): void {
     if (typeof key !== 'string') throw new TypeError('session keys must be strings')
+    if (this.unavailable !== undefined) throw this.unavailable
     this.#revive()
     if (value === undefined) delete this.#data[key]
     else this.#data[key] = value
@@ -102,12 +109,14 @@ export class Session<T extends object = SessionRecord> {
 
   /** The session data as a plain object. Mutating it does not mark the session changed; use set(). */
   data (): Partial<T> {
+    if (this.unavailable !== undefined) throw this.unavailable
     return this.#data as Partial<T>
   }
 
   /** Ends the session: the response clears the cookie. A set() afterwards starts a fresh session. */
   delete (): void {
     this.#retire()
+    this.unavailable = undefined
     this.#id = newSessionId()
     this.#data = Object.create(null)
     this.deleted = true
@@ -116,6 +125,7 @@ export class Session<T extends object = SessionRecord> {
 
   /** New id and new lifetime; data is dropped except the listed keys (the login-time defence against fixation). */
   regenerate (keep: readonly (keyof T & string)[] = []): void {
+    if (this.unavailable !== undefined) throw this.unavailable
     const kept: SessionRecord = Object.create(null)
     for (const key of keep) if (Object.hasOwn(this.#data, key)) kept[key] = this.#data[key]
     this.#retire()
@@ -128,6 +138,7 @@ export class Session<T extends object = SessionRecord> {
 
   /** Marks the session active: the idle deadline moves forward and the cookie is re-sent. */
   touch (): void {
+    if (this.unavailable !== undefined) throw this.unavailable
     this.#touched = true
   }
 

@@ -9,7 +9,7 @@ import type { Metrics } from './metrics.js'
 import type { SessionStore, StoreEntry } from './stores/store.js'
 
 /** A stored entry read back and authenticated, or why it could not be used. */
-export type StoredData = { data: SessionRecord } | 'store_missing' | 'store_invalid' | 'revoked'
+export type StoredData = { data: SessionRecord, version: number } | 'store_missing' | 'store_invalid' | 'revoked'
 
 /** Version that marks an ended session; see StoreEntry. */
 export const TOMBSTONE = -1
@@ -40,8 +40,12 @@ export class Storage {
     return entry === undefined ? undefined : createHmac('sha256', entry.storeKey).update(sid).digest('base64url')
   }
 
-  /** Reads and authenticates the data of version `version` of a session. */
-  async read (key: string, sid: string, version: number): Promise<StoredData> {
+  /**
+   * Reads and authenticates a session's data, at version `atLeast` or newer. Newer is normal: a
+   * write whose response never reached the browser (a timeout) may still have landed, and the
+   * cookie then names the version before it. Older is refused: that is a stale value put back.
+   */
+  async read (key: string, sid: string, atLeast: number): Promise<StoredData> {
     const entry = await this.#call('read', this.#store.get(key))
     if (entry === undefined) {
       this.#metrics.store.misses++
@@ -49,7 +53,7 @@ export class Storage {
     }
     this.#metrics.store.hits++
     if (entry.version === TOMBSTONE) return 'revoked'
-    if (entry.version !== version || typeof entry.value !== 'string') return 'store_invalid'
+    if (entry.version < atLeast || typeof entry.value !== 'string') return 'store_invalid'
     const opened = this.#codec.open(entry.value, Number.MAX_SAFE_INTEGER)
     if (typeof opened === 'string') return 'store_invalid'
     let body: unknown
@@ -58,13 +62,13 @@ export class Storage {
     } catch {
       return 'store_invalid'
     }
-    // Bound to this session and this version: a value copied from another key or an older
-    // version put back is refused even though it decrypts.
-    if (!isRecord(body) || body.aud !== this.#aud || body.sid !== sid || body.ver !== version || !isRecord(body.dat)) {
+    // Bound to this session and to the version stored beside it: a value copied from another key,
+    // or relabelled with another version, is refused even though it decrypts.
+    if (!isRecord(body) || body.aud !== this.#aud || body.sid !== sid || body.ver !== entry.version || !isRecord(body.dat)) {
       return 'store_invalid'
     }
     Object.setPrototypeOf(body.dat, null)
-    return { data: body.dat }
+    return { data: body.dat, version: entry.version }
   }
 
   /** True when the session was ended (a tombstone is stored for it). */
@@ -102,6 +106,7 @@ export class Storage {
       timer = setTimeout(() => reject(new errors.FST_ENCSESS_STORE_UNAVAILABLE(`${what} took longer than storeTimeout (${this.#timeout} ms)`)), this.#timeout)
     })
     pending.catch(() => {})
+    const started = performance.now()
     try {
       return await Promise.race([pending, timeout])
     } catch (err) {
@@ -110,6 +115,7 @@ export class Storage {
       throw new errors.FST_ENCSESS_STORE_UNAVAILABLE(`${what} failed`, { cause: err })
     } finally {
       clearTimeout(timer)
+      this.#metrics.storeSeconds.observe((performance.now() - started) / 1000)
     }
   }
 }

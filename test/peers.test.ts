@@ -1,7 +1,7 @@
 // The plugins Fastify users already run, installed for real and driven through HTTP flows on top of
 // this plugin: @fastify/passport (local strategy), @fastify/csrf-protection and @fastify/flash,
 // each with the session in the cookie and with the session offloaded to a real Redis.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Authenticator } from '@fastify/passport'
 import { Strategy as LocalStrategy } from 'passport-local'
@@ -13,7 +13,7 @@ import { claimsOf } from './helpers/claims.js'
 import { RedisStore } from '../lib/stores/redis.js'
 import { startRedis } from './helpers/redis.js'
 
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0]
+type Tap = Test
 const BIG = 'b'.repeat(5000)
 
 // Each flow runs twice: session in the cookie, and session offloaded to Redis (forced by a large

@@ -1,6 +1,6 @@
 // A stored value is never trusted before authentication, and is bound to its session and version:
 // whatever is found under a session's key, the outcome is that session's data or an empty session.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createHmac, hkdfSync } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { build, sessionCookie, engine, KEY1 } from './helpers/app.js'
@@ -33,7 +33,7 @@ async function twoSessions (t: Tap, store: CountingStore) {
     bob: { token: sessionCookie(b)!.value, key: storeKeyOf(b.json().id) }
   }
 }
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0]
+type Tap = Test
 
 async function expectEmpty (t: Tap, app: import('fastify').FastifyInstance, token: string, reason: string, name: string): Promise<void> {
   const before = engine(app).metrics.rejected[reason as 'store_invalid']

@@ -105,6 +105,11 @@ declare namespace fastifyEncryptedSession {
     storeTimeout?: number
     /** With a store: record ended sessions so copies of their cookies stop working. Default: false. */
     revocation?: boolean
+    /**
+     * A prom-client Registry (fastify-metrics' `client.register` works) to expose the counters and
+     * histograms on, labelled by session name. prom-client itself is not loaded. Default: none.
+     */
+    metricsRegistry?: { registerMetric(metric: any): void, getSingleMetric(name: string): unknown }
   }
 
   export interface Session<T extends object = EffectiveSessionData> {
