@@ -23,6 +23,12 @@ t.test('two runs give two different keys; a default kid is generated', async (t)
   t.match(a, /\nk\d{8}-[0-9a-f]{6}:/)
 })
 
+t.test('the package bin is this file, executable by node', async (t) => {
+  const pkg = require('../package.json') as { bin: Record<string, string> }
+  t.equal(join(__dirname, '..', pkg.bin['fastify-encrypted-session']!), bin)
+  t.match(require('node:fs').readFileSync(bin, 'utf8'), /^#!\/usr\/bin\/env node\n/)
+})
+
 t.test('bad usage exits 2 with a message', async (t) => {
   for (const args of [[], ['frobnicate'], ['keygen', '--kid', 'bad kid'], ['keygen', '--size', '16']]) {
     const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' })
