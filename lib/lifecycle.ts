@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { SessionManager } from './manager.js'
 import { Session } from './session.js'
+import { DUPLICATE } from './manager.js'
 
 type Slot = Record<symbol, Session | null>
 type Done = (err: Error | null, payload?: unknown) => void
@@ -16,8 +17,19 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
   const { sessionName, cookieName } = manager.config
   const kSession = Symbol(`fastify-encrypted-session:${sessionName}`)
 
-  const cookieOf = (request: FastifyRequest): string | undefined =>
-    request.cookies != null ? request.cookies[cookieName] : fastify.parseCookie(request.headers.cookie ?? '')[cookieName]
+  const needle = `${cookieName}=`
+  const boundary = new RegExp(`(?:^|;)[ \\t]*${cookieName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}=`, 'g')
+  // The session cookie's value; DUPLICATE when the request carries two cookies of this name (a
+  // sibling domain can plant one): no "first valid one wins", the request gets no session at all.
+  const cookieOf = (request: FastifyRequest): string | undefined | typeof DUPLICATE => {
+    const raw = request.headers.cookie
+    if (raw === undefined) return undefined
+    const value = request.cookies != null ? request.cookies[cookieName] : fastify.parseCookie(raw)[cookieName]
+    if (value === undefined) return undefined
+    const first = raw.indexOf(needle)
+    if (raw.indexOf(needle, first + needle.length) !== -1 && (raw.match(boundary)?.length ?? 0) > 1) return DUPLICATE
+    return value
+  }
   // Routes with `config: { encryptedSession: false }` get no session handling at all.
   const skipped = (request: FastifyRequest): boolean => request.routeOptions.config?.encryptedSession === false
 

@@ -15,6 +15,9 @@ import type { Config } from './options.js'
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 
+/** Stands for "two cookies of the session's name in one request". */
+export const DUPLICATE = Symbol('duplicate session cookie')
+
 interface Rendered {
   plaintext: string
   maxAge: number
@@ -94,8 +97,12 @@ export class SessionManager {
    * no cookie or it is refused. Refusals all look the same to the client; only the log and the
    * counters know why.
    */
-  load (token: string | undefined, log: FastifyBaseLogger): Session {
+  load (token: string | undefined | typeof DUPLICATE, log: FastifyBaseLogger): Session {
     if (token === undefined || token === '') return new Session(this.lifetime)
+    if (token === DUPLICATE) {
+      this.#refuse('duplicate', log)
+      return new Session(this.lifetime)
+    }
     const result = this.openClaims(token)
     if (typeof result === 'string') {
       this.#refuse(result, log)
@@ -115,9 +122,9 @@ export class SessionManager {
    * checks that the session was not ended. Refusals give an empty session as in load(); a store
    * that fails or times out rejects with FST_ENCSESS_STORE_UNAVAILABLE.
    */
-  async loadAsync (token: string | undefined, log: FastifyBaseLogger): Promise<Session> {
+  async loadAsync (token: string | undefined | typeof DUPLICATE, log: FastifyBaseLogger): Promise<Session> {
     const storage = this.storage!
-    if (token === undefined || token === '') return new Session(this.lifetime)
+    if (token === undefined || token === '' || token === DUPLICATE) return this.load(token, log)
     const result = this.openClaims(token)
     if (typeof result === 'string') {
       this.#refuse(result, log)

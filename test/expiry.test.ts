@@ -2,7 +2,7 @@
 // browser does with Max-Age, and rolling idle expiry re-seals only when it is worth it.
 import t from 'tap'
 import { compactDecrypt, base64url } from 'jose'
-import { build, sessionCookie, KEY1, nowSeconds } from './helpers/app.js'
+import { build, sessionCookie, KEY1, nowSeconds, maxAgeNear } from './helpers/app.js'
 import { joseToken } from './helpers/jose.js'
 
 async function claimsOf (token: string): Promise<Record<string, number>> {
@@ -30,10 +30,10 @@ t.test('idle expiry is enforced from the claims', async (t) => {
 
 t.test('new cookies: Max-Age is the remaining lifetime (idle deadline when nearer)', async (t) => {
   const plain = await build(t, { maxAge: 7200 })
-  t.equal(sessionCookie(await plain.app.inject({ method: 'POST', url: '/incr' }))!.attrs['Max-Age'], '7200')
+  t.ok(maxAgeNear(sessionCookie(await plain.app.inject({ method: 'POST', url: '/incr' }))!.attrs, 7200))
   const idle = await build(t, { maxAge: 7200, idleTimeout: 900 })
   const res = await idle.app.inject({ method: 'POST', url: '/incr' })
-  t.equal(sessionCookie(res)!.attrs['Max-Age'], '900')
+  t.ok(maxAgeNear(sessionCookie(res)!.attrs, 900))
   const claims = await claimsOf(sessionCookie(res)!.value)
   t.equal(claims.exp! - claims.iat!, 7200)
   t.equal(claims.idl! - claims.iat!, 900)
@@ -59,7 +59,7 @@ t.test('rolling: re-seal once half the idle window has passed, deadline pushed f
   t.ok(claims.idl! >= now + 600 && claims.idl! <= nowSeconds() + 600, 'idle deadline = now + idleTimeout')
   t.equal(claims.exp, now + 3600, 'absolute expiry unchanged')
   t.equal(claims.iat, now - 1000, 'issued-at unchanged')
-  t.equal(Number(cookie!.attrs['Max-Age']), claims.idl! - nowSeconds())
+  t.ok(maxAgeNear(cookie!.attrs, claims.idl! - nowSeconds()) || maxAgeNear(cookie!.attrs, claims.idl! - nowSeconds() + 1), 'Max-Age runs to the new idle deadline')
 })
 
 t.test('rolling never pushes the idle deadline past the absolute expiry', async (t) => {

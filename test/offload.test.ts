@@ -76,11 +76,13 @@ t.test('every stored entry lives exactly as long as the session', async (t) => {
   const store = new CountingStore()
   const { app } = await build(t, { store, maxAge: 7200, idleTimeout: 900 }, routes)
   await app.inject({ method: 'POST', url: '/put', payload: { blob: BIG } })
-  t.same(store.ttls, [900], 'TTL = remaining lifetime (the idle deadline is nearer)')
+  t.equal(store.ttls.length, 1)
+  t.ok(store.ttls[0] === 900 || store.ttls[0] === 899, `TTL = remaining lifetime, the idle deadline being nearer (${store.ttls[0]})`)
   const plain = new CountingStore()
   const other = await build(t, { store: plain, maxAge: 7200 }, routes)
   await other.app.inject({ method: 'POST', url: '/put', payload: { blob: BIG } })
-  t.same(plain.ttls, [7200])
+  t.equal(plain.ttls.length, 1)
+  t.ok(plain.ttls[0] === 7200 || plain.ttls[0] === 7199, `TTL = remaining lifetime (${plain.ttls[0]})`)
 })
 
 t.test('data that shrinks returns to the cookie and the store entry is deleted', async (t) => {

@@ -159,7 +159,7 @@ declare namespace fastifyEncryptedSession {
 
   export type RejectReason =
     | 'oversized' | 'malformed' | 'header' | 'unknown_kid' | 'decrypt' | 'payload' | 'context'
-    | 'expired' | 'idle' | 'revoked' | 'store_missing' | 'store_invalid'
+    | 'expired' | 'idle' | 'revoked' | 'store_missing' | 'store_invalid' | 'duplicate'
 
   export interface MetricsSnapshot {
     rejected: Record<RejectReason, number>

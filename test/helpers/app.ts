@@ -81,3 +81,18 @@ export const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 export function engine (app: FastifyInstance, name = 'session'): SessionManager {
   return app.encryptedSession.get(name) as unknown as SessionManager
 }
+
+/**
+ * Max-Age is the remaining lifetime at the moment of sealing, so a second boundary crossed between
+ * creating a session and sealing it takes one off. Accept `expected` or one less.
+ */
+export function maxAgeNear (attrs: Record<string, string | true>, expected: number): boolean {
+  const actual = Number(attrs['Max-Age'])
+  return actual === expected || actual === expected - 1
+}
+
+/** The attributes without Max-Age, for exact comparison of the rest. */
+export function withoutMaxAge (attrs: Record<string, string | true>): Record<string, string | true> {
+  const { 'Max-Age': _maxAge, ...rest } = attrs
+  return rest
+}

@@ -91,8 +91,8 @@ interface Launched {
   exited: Promise<void>
 }
 
-async function launchOnce (binary: string, extraArgs: string[], cluster: boolean): Promise<Launched> {
-  const port = await freePort()
+async function launchOnce (binary: string, extraArgs: string[], cluster: boolean, fixedPort?: number): Promise<Launched> {
+  const port = fixedPort ?? await freePort()
   const dir = await mkdtemp(path.join(os.tmpdir(), 'encsess-redis-'))
   const args = [
     '--port', String(port),
@@ -155,12 +155,12 @@ async function launchOnce (binary: string, extraArgs: string[], cluster: boolean
   return { child, dir, port, exited }
 }
 
-async function launch (t: Teardownable, extraArgs: string[], cluster: boolean): Promise<RedisServer> {
+async function launch (t: Teardownable, extraArgs: string[], cluster: boolean, fixedPort?: number): Promise<RedisServer> {
   const binary = requireBinary('redis-server', 'redis-server')
   let launched: Launched | undefined
   for (let attempt = 1; launched === undefined; attempt++) {
     try {
-      launched = await launchOnce(binary, extraArgs, cluster)
+      launched = await launchOnce(binary, extraArgs, cluster, fixedPort)
     } catch (err) {
       if (!(err instanceof AddressInUse) || attempt >= START_ATTEMPTS) throw err
     }
@@ -204,22 +204,58 @@ export function startRedis (t: Teardownable, extraArgs: string[] = []): Promise<
   return launch(t, extraArgs, false)
 }
 
-/** Starts three cluster-enabled masters and joins them into one cluster covering all 16384 slots. */
-export async function startCluster (t: Teardownable): Promise<RedisCluster> {
+/**
+ * Starts a standalone redis-server on a given port, e.g. the port of one that was stopped, to
+ * bring a store "back" at the address its clients keep reconnecting to. It starts empty: nothing
+ * is persisted. Fails if the port is taken.
+ */
+export function startRedisOnPort (t: Teardownable, port: number, extraArgs: string[] = []): Promise<RedisServer> {
+  return launch(t, extraArgs, false, port)
+}
+
+export interface ClusterOptions {
+  /** Replicas per master (redis-cli --cluster-replicas). Default 0: three masters only. */
+  replicas?: number
+  /** cluster-node-timeout in ms: how long a silent master takes to be failed over. Default 5000. */
+  nodeTimeout?: number
+}
+
+/**
+ * Starts three cluster-enabled masters (plus `replicas` replicas each) and joins them into one
+ * cluster covering all 16384 slots. With replicas it also waits until every replica has synced.
+ */
+export async function startCluster (t: Teardownable, options: ClusterOptions = {}): Promise<RedisCluster> {
   const cli = requireBinary('redis-cli', 'redis-server')
-  const servers = await Promise.all([0, 1, 2].map(() => launch(t, [], true)))
+  const replicas = options.replicas ?? 0
+  const count = 3 * (1 + replicas)
+  const extraArgs: string[] = []
+  if (options.nodeTimeout !== undefined) extraArgs.push('--cluster-node-timeout', String(options.nodeTimeout))
+  // A replica's first sync is diskless and would otherwise wait 5 s for more replicas to join it.
+  if (replicas > 0) extraArgs.push('--repl-diskless-sync-delay', '0')
+  const servers = await Promise.all(Array.from({ length: count }, () => launch(t, extraArgs, true)))
   const stop = async (): Promise<void> => { await Promise.all(servers.map((s) => s.stop())) }
 
   const addresses = servers.map((s) => `${HOST}:${s.port}`)
-  await run(cli, ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], CLUSTER_TIMEOUT_MS)
+  await run(cli, ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'], CLUSTER_TIMEOUT_MS)
 
   // Gossip has no event to wait for: poll each node until it sees the whole cluster as healthy.
   const deadline = Date.now() + CLUSTER_TIMEOUT_MS
+  const known = new RegExp(`cluster_known_nodes:${count}\\b`)
   let last = ''
   for (;;) {
     const infos = await Promise.all(servers.map(async (s) => String(await redisCommand(s.port, ['CLUSTER', 'INFO']))))
-    if (infos.every((info) => /cluster_state:ok/.test(info) && /cluster_known_nodes:3\b/.test(info) &&
-        /cluster_slots_ok:16384\b/.test(info))) break
+    let healthy = infos.every((info) => /cluster_state:ok/.test(info) && known.test(info) &&
+        /cluster_slots_ok:16384\b/.test(info))
+    if (healthy && replicas > 0) {
+      const roles = await Promise.all(servers.map(async (s) => String(await redisCommand(s.port, ['INFO', 'replication']))))
+      // …and every node has heard (by gossip) which nodes are replicas.
+      const views = await Promise.all(servers.map(async (s) => String(await redisCommand(s.port, ['CLUSTER', 'NODES']))))
+      healthy = roles.filter((info) => /^role:slave/m.test(info)).length === 3 * replicas &&
+        roles.every((info) => !/^role:slave/m.test(info) || /^master_link_status:up/m.test(info)) &&
+        views.every((view) => (view.match(/^\S+ \S+ (?:myself,)?slave /gm) ?? []).length === 3 * replicas)
+      if (!healthy) infos.push(...roles, ...views)
+    }
+    if (healthy) break
     last = infos.join('\n')
     if (Date.now() > deadline) throw new Error(`Redis cluster not ok after ${CLUSTER_TIMEOUT_MS} ms:\n${last}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
