@@ -107,6 +107,18 @@ export class Codec {
     }
   }
 
+  /**
+   * Whether a token names a kid of the current ring. Cheap (no decryption), for deciding whether
+   * a key refresh might help; malformed tokens count as known, since no refresh would help them.
+   */
+  knowsKid (token: string): boolean {
+    const dot = token.indexOf('.')
+    if (dot <= 0) return true
+    const header = token.slice(0, dot)
+    if (this.#ring.byHeader(header) !== undefined) return true
+    return this.#resolveHeader(header) !== 'unknown_kid'
+  }
+
   // A header that is not byte-for-byte one we emit (another JOSE library may order the members
   // differently): parse it and accept exactly alg=dir, enc=A256GCM and a kid, nothing more.
   #resolveHeader (header: string): KeyEntry | RejectReason {

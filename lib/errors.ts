@@ -31,6 +31,12 @@ export const errors = {
     500,
     TypeError
   ),
+  /** The key provider failed on every try at startup: the plugin never serves without keys. */
+  FST_ENCSESS_KEYS_UNAVAILABLE: createError<'FST_ENCSESS_KEYS_UNAVAILABLE', 500, [number, string]>(
+    'FST_ENCSESS_KEYS_UNAVAILABLE',
+    'The session keys could not be loaded after %s tries (last error: %s). Check the key source (environment, file, KMS) and its credentials; the plugin does not start without keys.',
+    500
+  ),
   /** An option other than the keys has a wrong type or value. */
   FST_ENCSESS_INVALID_OPTION: createError<'FST_ENCSESS_INVALID_OPTION', 500, [string, string]>(
     'FST_ENCSESS_INVALID_OPTION',

@@ -7,6 +7,8 @@ export const {
   fastifyEncryptedSession,
   errors,
   generateKey,
+  envKeys,
+  fileKeys,
   SessionManager,
   MemoryStore,
   RedisStore

@@ -11,6 +11,8 @@ import { SessionManager } from './manager.js'
 import { normalizeOptions, type SessionOptions } from './options.js'
 import { generateKey } from './keys/generate.js'
 import { exportToPrometheus } from './prometheus.js'
+import { envKeys, fileKeys } from './keys/providers.js'
+import { KeyRefresher, loadInitialKeys } from './keys/refresher.js'
 import { MemoryStore } from './stores/memory.js'
 import { RedisStore } from './stores/redis.js'
 
@@ -18,7 +20,11 @@ async function encryptedSession (fastify: FastifyInstance, options: SessionOptio
   const list = Array.isArray(options) ? options : [options]
   if (list.length === 0) throw new errors.FST_ENCSESS_INVALID_OPTION('options', 'pass an options object, or a non-empty array of them')
   // Validate everything before touching the instance, so a bad option leaves no half registration.
-  const managers = list.map((o) => new SessionManager(normalizeOptions(o)))
+  const configs = list.map((o) => normalizeOptions(o))
+  for (const config of configs) {
+    if (config.keyProvider !== undefined) config.keys = await loadInitialKeys(config.keyProvider, config.refresh, fastify.log)
+  }
+  const managers = configs.map((config) => new SessionManager(config, fastify.log))
   const names = new Set<string>()
   const cookies = new Set<string>()
   for (const { config } of managers) {
@@ -49,6 +55,13 @@ async function encryptedSession (fastify: FastifyInstance, options: SessionOptio
       throw new errors.FST_ENCSESS_INVALID_OPTION('sessionName', `"${manager.config.sessionName}" is already registered in this scope`)
     }
     registry.set(manager.config.sessionName, manager)
+    const { keyProvider, refresh, sessionName } = manager.config
+    if (keyProvider !== undefined) {
+      const refresher = new KeyRefresher(keyProvider, refresh, (keys) => manager.replaceRawKeys(keys), fastify.log.child({ session: sessionName }), manager.metrics.keyRefresh)
+      manager.refresher = refresher
+      refresher.start()
+      fastify.addHook('onClose', async () => refresher.stop())
+    }
     attach(fastify, manager)
     if (manager.config.metricsRegistry !== undefined) exportToPrometheus(manager.config.metricsRegistry, manager.config.sessionName, manager.metrics)
   }
@@ -66,6 +79,8 @@ export = Object.assign(fastifyEncryptedSession, {
   fastifyEncryptedSession,
   errors,
   generateKey,
+  envKeys,
+  fileKeys,
   SessionManager,
   MemoryStore,
   RedisStore

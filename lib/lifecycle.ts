@@ -53,6 +53,20 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
     done(err)
   }
 
+  const refresher = manager.refresher
+  if (refresher !== undefined) {
+    // A key rolled out on another instance first: refresh (rate-limited) before this request's
+    // cookie is opened, so the session is not lost while this instance catches up.
+    fastify.addHook('onRequest', function refreshForUnknownKid (request: FastifyRequest, _reply: FastifyReply, done: RequestDone) {
+      const token = cookieOf(request)
+      if (typeof token !== 'string' || token === '' || manager.codec.knowsKid(token)) {
+        done()
+        return
+      }
+      refresher.unknownKid().then(() => done(), () => done())
+    })
+  }
+
   if (manager.storage !== undefined) {
     // Offloaded data and revocation need the store, which a synchronous getter cannot wait on;
     // requests without a cookie still cost nothing here.

@@ -7,7 +7,8 @@ import { parseClaims, serializeClaims, isRecord, type Claims, type SessionRecord
 import { cookieWriter, type CookieWriter } from './cookie.js'
 import { errors } from './errors.js'
 import { KeyRing } from './keys/keyring.js'
-import { parseKeySet } from './keys/parse.js'
+import { parseKeySet, type RawKey } from './keys/parse.js'
+import type { KeyRefresher } from './keys/refresher.js'
 import { Metrics } from './metrics.js'
 import { Session, type Lifetime } from './session.js'
 import { Storage } from './storage.js'
@@ -40,12 +41,20 @@ export class SessionManager {
   /** Present when a store is configured. */
   readonly storage: Storage | undefined
 
-  constructor (config: Config) {
+  /** Present when the keys come from a provider. */
+  refresher: KeyRefresher | undefined
+
+  constructor (config: Config, log: FastifyBaseLogger) {
     this.config = config
     const ring = new KeyRing(config.keys)
     this.metrics = new Metrics(ring.kids)
-    // Every seal uses a random IV under some key: counting them per kid is the AES-GCM usage budget.
-    this.codec = new Codec(ring, (kid) => { this.metrics.sealed[kid]!++ })
+    // Every seal uses a random IV under some key: counting them per kid is the AES-GCM usage
+    // budget, and the operator hears about it once a key is due for rotation.
+    this.codec = new Codec(ring, (kid) => {
+      if (++this.metrics.sealed[kid]! === config.usageWarnAt) {
+        log.warn({ session: config.sessionName, kid, sealed: config.usageWarnAt, limit: config.usageLimit }, 'session key has used its warning share of the AES-GCM usage budget; rotate it (see "Rotating keys" in the README)')
+      }
+    })
     this.lifetime = { maxAge: config.maxAge, idleTimeout: config.idleTimeout, now: nowSeconds }
     this.#aud = `${config.audience}#${config.cookieName}`
     this.#writer = cookieWriter(config.cookieName, config.cookie)
@@ -70,7 +79,11 @@ export class SessionManager {
 
   /** Replaces the whole key set in one step; tokens cached under the old set are forgotten. */
   replaceKeys (keys: unknown): void {
-    const ring = new KeyRing(parseKeySet(keys))
+    this.replaceRawKeys(parseKeySet(keys))
+  }
+
+  replaceRawKeys (keys: RawKey[]): void {
+    const ring = new KeyRing(keys)
     this.codec.ring = ring
     this.metrics.addKids(ring.kids)
     this.#opened?.clear()

@@ -38,6 +38,8 @@ export class Metrics {
   returnedToCookie = 0
   readonly store = { hits: 0, misses: 0, errors: 0, conflicts: 0 }
   tooLarge = 0
+  /** Key-set refreshes from a provider: succeeded, failed (old set kept), triggered by unknown kids. */
+  readonly keyRefresh = { ok: 0, failed: 0, unknownKid: 0 }
   /** Size in bytes of every session Set-Cookie written. */
   readonly cookieBytes = new Histogram([256, 512, 1024, 2048, 3072, 4096])
   /** Seconds each store call took, failures and timeouts included. */
@@ -69,7 +71,8 @@ export class Metrics {
       offloaded: this.offloaded,
       returnedToCookie: this.returnedToCookie,
       store: this.store,
-      tooLarge: this.tooLarge
+      tooLarge: this.tooLarge,
+      keyRefresh: this.keyRefresh
     })
   }
 }

@@ -2,6 +2,8 @@
 import { errors } from './errors.js'
 import { checkCookieName, type CookieAttributes } from './cookie.js'
 import { parseKeySet, type RawKey } from './keys/parse.js'
+import type { KeyProvider } from './keys/providers.js'
+import type { RefreshOptions } from './keys/refresher.js'
 import type { SessionStore } from './stores/store.js'
 import type { FastifyEncryptedSessionOptions } from '../types/index.js'
 import { checkRegistry, type RegistryLike } from './prometheus.js'
@@ -13,7 +15,12 @@ import { checkRegistry, type RegistryLike } from './prometheus.js'
 export type SessionOptions = Partial<FastifyEncryptedSessionOptions>
 
 export interface Config {
+  /** The static key set; empty until a provider's first load when keyProvider is set. */
   keys: RawKey[]
+  keyProvider: KeyProvider | undefined
+  refresh: RefreshOptions
+  usageLimit: number
+  usageWarnAt: number
   cookieName: string
   sessionName: string
   cookie: CookieAttributes
@@ -31,7 +38,8 @@ export interface Config {
 
 const KNOWN = new Set([
   'keys', 'cookieName', 'sessionName', 'cookie', 'maxAge', 'idleTimeout', 'rolling', 'audience',
-  'maxCookieSize', 'cache', 'store', 'storeTimeout', 'revocation', 'metricsRegistry'
+  'maxCookieSize', 'cache', 'store', 'storeTimeout', 'revocation', 'metricsRegistry',
+  'keyRefreshInterval', 'keyRefreshOnUnknownKid', 'keyLoadTimeout', 'keyLoadAttempts', 'usageBudget'
 ])
 const JS_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/
 // Names already used on the request by Fastify or by plugins a session sits next to.
@@ -77,8 +85,23 @@ export function normalizeOptions (input: unknown): Config {
   if (revocation && store === undefined) {
     throw new errors.FST_ENCSESS_INVALID_OPTION('revocation', 'it needs a `store` to record ended sessions in')
   }
+  const provider = typeof o.keys === 'function' ? o.keys as KeyProvider : undefined
+  const budget = o.usageBudget ?? {}
+  if (budget === null || typeof budget !== 'object') throw new errors.FST_ENCSESS_INVALID_OPTION('usageBudget', 'it must be an object { limit, warnAt }')
+  const usageLimit = integer('usageBudget.limit', budget.limit, 2 ** 32, 1, 2 ** 32)
+  const warnAt = budget.warnAt ?? 0.5
+  if (typeof warnAt !== 'number' || !(warnAt > 0 && warnAt <= 1)) throw new errors.FST_ENCSESS_INVALID_OPTION('usageBudget.warnAt', 'it must be a fraction in (0, 1]')
   return {
-    keys: parseKeySet(o.keys),
+    keys: provider === undefined ? parseKeySet(o.keys) : [],
+    keyProvider: provider,
+    refresh: {
+      interval: integer('keyRefreshInterval', o.keyRefreshInterval, 300, 0, 86400, ' seconds'),
+      unknownKidInterval: integer('keyRefreshOnUnknownKid', o.keyRefreshOnUnknownKid, 30, 0, 86400, ' seconds'),
+      timeout: integer('keyLoadTimeout', o.keyLoadTimeout, 5000, 1, 600_000, ' ms'),
+      attempts: integer('keyLoadAttempts', o.keyLoadAttempts, 5, 1, 100)
+    },
+    usageLimit,
+    usageWarnAt: Math.max(1, Math.floor(usageLimit * warnAt)),
     cookieName: checkCookieName(o.cookieName ?? 'session'),
     sessionName,
     cookie: { ...o.cookie },

@@ -76,8 +76,25 @@ declare namespace fastifyEncryptedSession {
   export type KeySet = string | JsonWebKeySet | readonly KeyInput[]
 
   export interface FastifyEncryptedSessionOptions {
-    /** Required; there is no default key. Generate one with `npx fastify-encrypted-session keygen`. */
-    keys: KeySet
+    /**
+     * Required; there is no default key. A KeySet, or a KeyProvider (envKeys(), fileKeys(path),
+     * kmsKeys(…) or your own async function) that is asked again while the app runs.
+     * Generate a key with `npx fastify-encrypted-session keygen`.
+     */
+    keys: KeySet | KeyProvider
+    /** With a KeyProvider: seconds between refreshes; 0 for none. Default: 300. */
+    keyRefreshInterval?: number
+    /** With a KeyProvider: least seconds between refreshes triggered by cookies with unknown kids. Default: 30. */
+    keyRefreshOnUnknownKid?: number
+    /** With a KeyProvider: milliseconds one load may take. Default: 5000. */
+    keyLoadTimeout?: number
+    /** With a KeyProvider: tries (with exponential backoff) of the first load before register fails. Default: 5. */
+    keyLoadAttempts?: number
+    /**
+     * AES-GCM usage budget per key and per process: a warning is logged once a key has sealed
+     * `warnAt` × `limit` tokens. Defaults: limit 2^32 (NIST SP 800-38D, random IVs), warnAt 0.5.
+     */
+    usageBudget?: { limit?: number, warnAt?: number }
     /** Cookie name. Default: "session". `__Host-` and `__Secure-` prefixes are supported. */
     cookieName?: string
     /** Name of the request property. Default: "session". */
@@ -172,6 +189,7 @@ declare namespace fastifyEncryptedSession {
     returnedToCookie: number
     store: { hits: number, misses: number, errors: number, conflicts: number }
     tooLarge: number
+    keyRefresh: { ok: number, failed: number, unknownKid: number }
   }
 
   /** One registration's engine. */
@@ -204,6 +222,7 @@ declare namespace fastifyEncryptedSession {
     | 'FST_ENCSESS_INVALID_KEY_SET'
     | 'FST_ENCSESS_INVALID_KEY'
     | 'FST_ENCSESS_DUPLICATE_KEY'
+    | 'FST_ENCSESS_KEYS_UNAVAILABLE'
     | 'FST_ENCSESS_INVALID_OPTION'
     | 'FST_ENCSESS_COOKIE_TOO_LARGE'
     | 'FST_ENCSESS_STORE_UNAVAILABLE'
