@@ -1,0 +1,527 @@
+'use strict'
+// HTTP benchmark: every configuration of server.js, in its own process, driven by autocannon.
+//
+//   npm run bench                       # = npm run build && node benchmarks/run.js
+//   node benchmarks/run.js --duration 2 --rounds 3 --only ours
+//
+// Each round starts one server process per (configuration, payload), seeds one session per
+// connection, warms every route up, measures it, and stops the process. Rounds are repeated and
+// the reported numbers are medians over rounds, so one noisy moment on a 2-core machine moves a
+// single sample, not the result. Configurations are interleaved (all of round 1, then all of
+// round 2, each round starting at a different configuration) so slow drift in the machine, such
+// as thermal throttling, is spread over all of them instead of landing on whichever ran last.
+
+const { fork, spawn } = require('node:child_process')
+const fs = require('node:fs')
+const http = require('node:http')
+const net = require('node:net')
+const os = require('node:os')
+const path = require('node:path')
+const { parseArgs } = require('node:util')
+const autocannon = require('autocannon')
+const { CONFIGS, PAYLOADS, ROUTES } = require('./server.js')
+
+const SERVER = path.join(__dirname, 'server.js')
+const OUT = path.join(__dirname, '.out', 'last-run.md')
+// The `/` route ignores the session, so its cost depends on the payload only through what a plugin
+// does eagerly on every request; one mid-size payload shows that and keeps the run short.
+const ROOT_PAYLOAD = '1KB'
+// Rough per-process cost (fork, register, listen, seed, verify) used for the time estimate only.
+const STARTUP_SECONDS = 1.5
+
+const HELP = `usage: node benchmarks/run.js [options]
+  --duration <s>     seconds measured per (config, route, payload) and round (default 3)
+  --warmup <s>       unmeasured seconds before each measurement (default 0.5)
+  --rounds <n>       rounds; the table shows medians over them (default 3, at least 1)
+  --connections <n>  concurrent keep-alive connections, one session each (default 10)
+  --only <text>      only configurations whose name contains <text> (comma-separated list
+                     allowed); "bare" always runs, since every ratio is relative to it
+  --help             this text
+configurations: ${CONFIGS.map((c) => c.name).join(', ')}`
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+function options () {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string', default: '3' },
+      warmup: { type: 'string', default: '0.5' },
+      rounds: { type: 'string', default: '3' },
+      connections: { type: 'string', default: '10' },
+      only: { type: 'string' },
+      help: { type: 'boolean', default: false }
+    }
+  })
+  if (values.help) {
+    console.log(HELP)
+    process.exit(0)
+  }
+  const opts = {
+    duration: number('duration', values.duration, 0.5, 600),
+    warmup: number('warmup', values.warmup, 0, 60),
+    rounds: Math.floor(number('rounds', values.rounds, 1, 100)),
+    connections: Math.floor(number('connections', values.connections, 1, 1000)),
+    only: values.only === undefined ? undefined : values.only.split(',').map((s) => s.trim()).filter(Boolean)
+  }
+  return opts
+}
+
+function number (name, text, min, max) {
+  const n = Number(text)
+  if (!Number.isFinite(n) || n < min || n > max) {
+    console.error(`--${name} must be a number from ${min} to ${max}\n\n${HELP}`)
+    process.exit(2)
+  }
+  return n
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes. Everything we start is tracked here and killed on any way out, so an error, a
+// Ctrl-C or a crash never leaves a server or redis-server running.
+
+const children = new Set()
+
+function track (child) {
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  return child
+}
+
+function killAll () {
+  for (const child of children) {
+    try { child.kill('SIGKILL') } catch {}
+  }
+}
+
+process.on('exit', killAll)
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping`)
+    killAll()
+    process.exit(130)
+  })
+}
+
+function waitExit (child, ms) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      resolve()
+    }, ms)
+    child.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+}
+
+/** A port nobody listens on right now. Another process could take it before us; callers retry. */
+function freePort () {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/** Starts redis-server on a free loopback port, with persistence off; resolves once it accepts connections. */
+async function startRedis () {
+  let lastError
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort()
+    try {
+      const child = await spawnRedis(port)
+      return { port, stop: () => { child.kill('SIGTERM'); return waitExit(child, 5000) } }
+    } catch (err) {
+      lastError = err
+    }
+  }
+  throw lastError
+}
+
+function spawnRedis (port) {
+  return new Promise((resolve, reject) => {
+    const child = track(spawn('redis-server', [
+      '--port', String(port),
+      '--bind', '127.0.0.1',
+      '--save', '',
+      '--appendonly', 'no',
+      '--protected-mode', 'yes'
+    ], { stdio: ['ignore', 'pipe', 'pipe'] }))
+    let log = ''
+    // Readiness is what redis-server itself says, not a guess at how long it takes to start.
+    const timer = setTimeout(() => fail(new Error(`redis-server did not become ready in 10 s:\n${log}`)), 10000)
+    const onData = (chunk) => {
+      log += chunk
+      if (log.includes('Ready to accept connections')) {
+        clearTimeout(timer)
+        child.stdout.removeListener('data', onData)
+        child.stdout.resume() // keep draining so a chatty server never blocks on a full pipe
+        child.removeListener('exit', onExit)
+        resolve(child)
+      }
+    }
+    const onExit = (code) => fail(new Error(`redis-server exited (${code}) before it was ready:\n${log}`))
+    function fail (err) {
+      clearTimeout(timer)
+      child.kill('SIGKILL')
+      reject(err)
+    }
+    child.stdout.setEncoding('utf8').on('data', onData)
+    child.stderr.setEncoding('utf8').on('data', (chunk) => { log += chunk })
+    child.once('error', fail)
+    child.once('exit', onExit)
+  })
+}
+
+/** Forks server.js for one configuration and payload; resolves with its port and a stop(). */
+function startServer (config, payload, redisPort) {
+  return new Promise((resolve, reject) => {
+    const child = track(fork(SERVER, [config, payload], {
+      env: { ...process.env, BENCH_REDIS_PORT: redisPort === undefined ? '' : String(redisPort) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+    }))
+    const timer = setTimeout(() => fail(new Error('server did not report its port within 20 s')), 20000)
+    function fail (err) {
+      clearTimeout(timer)
+      child.kill('SIGKILL')
+      reject(err)
+    }
+    const onExit = (code) => fail(new Error(`server exited (${code}) before it was ready`))
+    child.once('error', fail)
+    child.once('exit', onExit)
+    child.on('message', (msg) => {
+      if (msg?.type === 'error') fail(new Error(msg.message))
+      if (msg?.type !== 'ready') return
+      clearTimeout(timer)
+      child.removeListener('exit', onExit)
+      resolve({
+        port: msg.port,
+        stop () {
+          if (child.connected) child.send({ type: 'stop' })
+          return waitExit(child, 6000)
+        }
+      })
+    })
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cookies. A tiny jar, so the client does what a browser does with any session plugin whatever
+// its cookie is called: keep what Set-Cookie says, send it back.
+
+function updateJar (jar, setCookies) {
+  for (const line of setCookies) {
+    const pair = line.slice(0, line.indexOf(';') === -1 ? line.length : line.indexOf(';'))
+    const eq = pair.indexOf('=')
+    if (eq <= 0) continue
+    const name = pair.slice(0, eq).trim()
+    const value = pair.slice(eq + 1).trim()
+    if (value === '' || /;\s*max-age=0(;|$)/i.test(line)) jar.delete(name)
+    else jar.set(name, value)
+  }
+}
+
+const cookieHeader = (jar) => [...jar].map(([k, v]) => `${k}=${v}`).join('; ')
+
+/** Set-Cookie lines from a raw header list: [name, value, name, value, ...]. */
+function setCookiesOf (raw) {
+  const found = []
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 10 && raw[i].toLowerCase() === 'set-cookie') found.push(raw[i + 1])
+  }
+  return found
+}
+
+/** One plain request outside the measurement; `agent: false` so no socket outlives it. */
+function request (port, route, jar) {
+  return new Promise((resolve, reject) => {
+    const headers = jar.size > 0 ? { cookie: cookieHeader(jar) } : {}
+    const req = http.get({ host: '127.0.0.1', port, path: route, headers, agent: false, timeout: 5000 }, (res) => {
+      let body = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk) => { body += chunk })
+      res.on('end', () => {
+        updateJar(jar, res.headers['set-cookie'] ?? [])
+        if (res.statusCode !== 200) return reject(new Error(`GET ${route}: HTTP ${res.statusCode} ${body.slice(0, 200)}`))
+        try {
+          resolve(JSON.parse(body))
+        } catch {
+          reject(new Error(`GET ${route}: not JSON: ${body.slice(0, 200)}`))
+        }
+      })
+    })
+    req.once('timeout', () => req.destroy(new Error(`GET ${route}: no answer in 5 s`)))
+    req.once('error', reject)
+  })
+}
+
+/**
+ * One fresh session per connection holding the payload, each checked through /read. Fresh for
+ * every autocannon run, because /rw moves sessions on: with a store, an old cookie may point at
+ * a version that no longer exists.
+ */
+async function seed (port, count, bytes, session) {
+  const jars = []
+  for (let i = 0; i < count; i++) {
+    const jar = new Map()
+    const seeded = await request(port, '/seed', jar)
+    if (session) {
+      if (jar.size === 0) throw new Error('/seed answered without a Set-Cookie')
+      const read = await request(port, '/read', new Map(jar))
+      if (seeded.len !== bytes || read.len !== bytes) {
+        throw new Error(`seeded session does not hold the payload: /seed said ${seeded.len}, /read said ${read.len}, expected ${bytes}`)
+      }
+    }
+    jars.push(jar)
+  }
+  return jars
+}
+
+/** Once per server: /rw must keep the payload and count up across the cookies it hands back. */
+async function checkReadWrite (port, bytes) {
+  const [jar] = await seed(port, 1, bytes, true)
+  const first = await request(port, '/rw', jar)
+  const second = await request(port, '/rw', jar)
+  if (first.n !== 1 || second.n !== 2 || first.len !== bytes || second.len !== bytes) {
+    throw new Error(`/rw does not carry the session forward: got ${JSON.stringify(first)} then ${JSON.stringify(second)}`)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+
+/**
+ * One autocannon run. Each connection gets its own seeded session; on /rw it sends back whatever
+ * cookie its own previous response set, like a browser tab.
+ *
+ * Two deliberate departures from the obvious autocannon recipe (`requests` entries with
+ * setupRequest/onResponse sharing `context`), both because of how autocannon 8 works inside:
+ * - `context` is reset to `initialContext` whenever the request list wraps around, which with a
+ *   one-entry list is after every response: the cookie would be forgotten. So each connection's
+ *   cookie jar is a closure made in setupClient, one per connection.
+ * - `onResponse` turns the raw header list into an object with lodash on every response, which
+ *   costs the client about as much CPU as a bare Fastify route costs the server. On 2 cores the
+ *   client is then the bottleneck and every configuration looks equally fast. The client's
+ *   `headers` event hands over the raw list as it is, so Set-Cookie is read from there instead.
+ *
+ * Latency is recorded here from each response's own high-resolution time: autocannon's histogram
+ * keeps whole milliseconds, too coarse for sub-millisecond loopback latencies.
+ */
+function load (port, route, jars, seconds, connections) {
+  const latencies = []
+  const counts = { responses: 0, withCookie: 0 }
+  let next = 0
+  const setupClient = (client) => {
+    const jar = new Map(jars[next++ % jars.length])
+    const entry = { method: 'GET', path: route }
+    if (route === '/rw') {
+      // Rebuilt before every request, from the cookie the previous response left in the jar.
+      entry.setupRequest = (req) => {
+        if (jar.size > 0) req.headers = { ...req.headers, cookie: cookieHeader(jar) }
+        return req
+      }
+    } else if (jar.size > 0) {
+      // Built once: nothing here changes the session, the same cookie goes with every request.
+      entry.headers = { cookie: cookieHeader(jar) }
+    }
+    client.setRequests([entry])
+    client.on('headers', (info) => {
+      const setCookies = setCookiesOf(info.headers)
+      counts.responses++
+      if (setCookies.length > 0) {
+        counts.withCookie++
+        if (route === '/rw') updateJar(jar, setCookies)
+      }
+    })
+    client.on('response', (status, bytes, ms) => { if (status >= 200 && status < 300) latencies.push(ms) })
+  }
+
+  return new Promise((resolve, reject) => {
+    const instance = autocannon({
+      url: `http://127.0.0.1:${port}`,
+      connections,
+      duration: seconds,
+      timeout: 5,
+      // autocannon stops at the first sample tick after `duration`; with its default 1 s ticks a
+      // 0.5 s warm-up lasts 1 s and a 2 s run can last 3. 100 ms ticks keep runs close to asked.
+      sampleInt: 100,
+      setupClient
+    }, (err, result) => {
+      clearTimeout(guard)
+      if (err) reject(err)
+      else resolve({ result, latencies, counts })
+    })
+    // autocannon ends on its own after `duration`; this is only a backstop.
+    const guard = setTimeout(() => instance.stop(), (seconds + 15) * 1000)
+  })
+}
+
+function percentile (sorted, p) {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+}
+
+function median (values) {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b)
+  if (v.length === 0) return NaN
+  const mid = v.length >> 1
+  return v.length % 2 === 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plan: which server processes to start, and which routes to measure in each.
+
+function plan (only) {
+  const wanted = (c) => c.name === 'bare' || only === undefined || only.some((s) => c.name.includes(s))
+  const jobs = []
+  const skipped = []
+  for (const config of CONFIGS.filter(wanted)) {
+    const why = config.unavailable?.()
+    if (why !== undefined) {
+      skipped.push({ config, why })
+      continue
+    }
+    for (const payload of config.payloads ?? ['-']) {
+      const routes = ROUTES.filter((r) => r !== '/' || config.payloads === null || payload === ROOT_PAYLOAD)
+      jobs.push({ config, payload, routes })
+    }
+  }
+  return { jobs, skipped }
+}
+
+async function runJob (job, opts, redisPort, samples, failures) {
+  const { config, payload } = job
+  const bytes = PAYLOADS[payload] ?? 0
+  const session = config.payloads !== null
+  let server
+  try {
+    server = await startServer(config.name, payload, redisPort)
+    if (session) await checkReadWrite(server.port, bytes)
+    for (const route of job.routes) {
+      if (opts.warmup > 0) {
+        await load(server.port, route, await seed(server.port, opts.connections, bytes, session), opts.warmup, opts.connections)
+      }
+      const jars = await seed(server.port, opts.connections, bytes, session)
+      const { result, latencies, counts } = await load(server.port, route, jars, opts.duration, opts.connections)
+      latencies.sort((a, b) => a - b)
+      const key = `${config.name}|${route}|${payload}`
+      if (!samples.has(key)) samples.set(key, [])
+      samples.get(key).push({
+        rps: result.requests.total / result.duration,
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+        bad: result.non2xx + result.errors + result.timeouts,
+        cookieShare: counts.responses > 0 ? counts.withCookie / counts.responses : 0
+      })
+    }
+  } catch (err) {
+    failures.set(`${config.name}|${payload}`, err.message.split('\n')[0])
+    console.error(`  ${config.name} ${payload}: FAILED: ${err.message}`)
+  } finally {
+    await server?.stop()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function table (jobs, skipped, samples, failures, opts) {
+  const fmt = (n, digits) => Number.isFinite(n) ? n.toFixed(digits) : '–'
+  const bare = new Map(ROUTES.map((r) => [r, median((samples.get(`bare|${r}|-`) ?? []).map((s) => s.rps))]))
+  const lines = [
+    '| config | route | payload | req/s | p50 ms | p99 ms | vs bare | spread | Set-Cookie | notes |',
+    '|---|---|---|--:|--:|--:|--:|--:|--:|---|'
+  ]
+  for (const job of jobs) {
+    const failed = failures.get(`${job.config.name}|${job.payload}`)
+    for (const route of job.routes) {
+      const runs = samples.get(`${job.config.name}|${route}|${job.payload}`) ?? []
+      const rps = median(runs.map((s) => s.rps))
+      const rpsAll = runs.map((s) => s.rps)
+      const spread = runs.length > 1 ? (Math.max(...rpsAll) - Math.min(...rpsAll)) / rps : NaN
+      const notes = []
+      if (runs.length < opts.rounds) notes.push(`${runs.length}/${opts.rounds} rounds`)
+      if (failed) notes.push(`failed: ${failed}`)
+      const bad = runs.reduce((sum, s) => sum + s.bad, 0)
+      if (bad > 0) notes.push(`${bad} non-2xx/errors`)
+      lines.push(`| ${job.config.label} | ${route} | ${job.payload} | ${fmt(rps, 0)} | ${fmt(median(runs.map((s) => s.p50)), 2)} | ` +
+        `${fmt(median(runs.map((s) => s.p99)), 2)} | ${fmt(rps / bare.get(route), 2)} | ` +
+        `${Number.isFinite(spread) ? `${(spread * 100).toFixed(0)}%` : '–'} | ` +
+        `${runs.length > 0 ? `${(median(runs.map((s) => s.cookieShare)) * 100).toFixed(0)}%` : '–'} | ${notes.join('; ')} |`)
+    }
+  }
+  for (const { config, why } of skipped) lines.push(`| ${config.label} | – | – | – | – | – | – | – | – | ${why} |`)
+  return lines.join('\n')
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main () {
+  const opts = options()
+  const { jobs, skipped } = plan(opts.only)
+  const measurements = jobs.reduce((n, j) => n + j.routes.length, 0)
+  const estimate = opts.rounds * (jobs.length * STARTUP_SECONDS + measurements * (opts.duration + opts.warmup))
+  console.log(`${jobs.length} server processes × ${opts.rounds} rounds, ${measurements} measurements per round of ` +
+    `${opts.duration} s (+${opts.warmup} s warm-up), ${opts.connections} connections; estimated ${(estimate / 60).toFixed(1)} min`)
+  for (const { config, why } of skipped) console.log(`skipping ${config.name}: ${why}`)
+  // Client and server already take one core each; anything else running skews the comparison.
+  const [load1] = os.loadavg()
+  if (load1 > 0.5) console.log(`warning: load average is ${load1.toFixed(2)} before starting; other processes will add noise`)
+
+  const started = Date.now()
+  const needsRedis = jobs.some((j) => j.config.redis)
+  const redis = needsRedis ? await startRedis() : undefined
+  if (redis) console.log(`redis-server ready on 127.0.0.1:${redis.port}`)
+
+  const samples = new Map()
+  const failures = new Map()
+  try {
+    for (let round = 0; round < opts.rounds; round++) {
+      // Rotate the starting point so no configuration always runs first, or always after another.
+      const offset = Math.floor((round * jobs.length) / opts.rounds)
+      const order = [...jobs.slice(offset), ...jobs.slice(0, offset)]
+      for (const job of order) {
+        if (failures.has(`${job.config.name}|${job.payload}`)) continue // fails the same way every round
+        process.stdout.write(`round ${round + 1}/${opts.rounds}  ${job.config.name} ${job.payload}\n`)
+        await runJob(job, opts, redis?.port, samples, failures)
+      }
+    }
+  } finally {
+    if (redis) await redis.stop()
+  }
+
+  const seconds = (Date.now() - started) / 1000
+  const header = [
+    '# fastify-encrypted-session benchmark',
+    '',
+    `${new Date().toISOString()} · Node ${process.version} · ${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.cpus().length} · ` +
+      `${opts.connections} connections · ${opts.duration} s per measurement (+${opts.warmup} s warm-up) · ` +
+      `median of ${opts.rounds} rounds · total ${(seconds / 60).toFixed(1)} min · load average at start ${load1.toFixed(2)}`,
+    '',
+    `Session payload: one string field of the given size. "/" is measured with the ${ROOT_PAYLOAD} session only. ` +
+      '"vs bare": req/s relative to bare Fastify on the same route in this run. "spread": (max − min) / median of req/s over rounds. ' +
+      '"Set-Cookie": share of responses carrying one.',
+    ''
+  ].join('\n')
+  const report = `${header}\n${table(jobs, skipped, samples, failures, opts)}\n`
+  console.log(`\n${report}`)
+  fs.mkdirSync(path.dirname(OUT), { recursive: true })
+  fs.writeFileSync(OUT, report)
+  console.log(`written to ${path.relative(process.cwd(), OUT)}`)
+  if (failures.size > 0) process.exitCode = 1
+}
+
+module.exports = { load, seed, startServer, startRedis }
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err)
+    process.exitCode = 1
+  }).finally(killAll)
+}
