@@ -1,7 +1,7 @@
-// Compact JWE (RFC 7516) with alg "dir" and enc "A256GCM", written with synchronous node:crypto:
+// Compact JWE (RFC 7516) with alg "dir" (or, optionally, "A256KW") and enc "A256GCM", written with synchronous node:crypto:
 // jose's async WebCrypto path costs ten times more per request. Every check that can reject a token
 // runs before any decryption work, and nothing here throws on untrusted input.
-import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto'
+import { createCipheriv, createDecipheriv, randomFillSync, type KeyObject } from 'node:crypto'
 import type { KeyEntry, KeyRing } from './keys/keyring.js'
 
 /** Why a token was refused: a small closed set that labels metrics, so it must stay bounded. */
@@ -21,6 +21,10 @@ export interface Opened {
 // A 12-byte IV is exactly 16 characters and a 16-byte tag exactly 22 (the last one canonical):
 // fixed lengths here are what pin the IV and tag sizes before any decryption.
 const IV = /^[A-Za-z0-9_-]{16}$/
+// An A256KW-wrapped 32-byte content key is 40 bytes: 54 characters.
+const WRAPPED = /^[A-Za-z0-9_-]{53}[AQgw]$/
+// RFC 3394's default initial value, which JWE's A256KW uses.
+const KW_IV = Buffer.from('A6A6A6A6A6A6A6A6', 'hex')
 const TAG = /^[A-Za-z0-9_-]{21}[AQgw]$/
 const B64URL = /^[A-Za-z0-9_-]+$/
 // Canonical last characters for an encoding whose length mod 4 is 2 (4 spare bits) or 3 (2 spare bits).
@@ -29,26 +33,36 @@ const LAST_OF_3 = /[AEIMQUYcgkosw048]$/
 const ALLOWED_HEADER = new Set(['alg', 'enc', 'kid'])
 
 const IV_BYTES = 12
-const IV_POOL_SIZE = IV_BYTES * 512
+const CEK_BYTES = 32
+// One pool slot: an IV, plus a content key when keys are wrapped.
+const POOL_SLOTS = 512
 
 export class Codec {
   #ring: KeyRing
-  // IVs come from a pool filled in bulk: one getrandom call per 512 seals instead of one per seal.
-  // Each slot is handed out once and the pool is refilled with fresh randomness when exhausted.
-  #ivPool = Buffer.allocUnsafe(IV_POOL_SIZE)
-  #ivOffset = IV_POOL_SIZE
+  // Randomness comes from a pool filled in bulk: one getrandom call per 512 seals instead of one
+  // per seal. Each slot is handed out once and the pool is refilled when exhausted.
+  readonly #slot: number
+  readonly #pool: Buffer
+  #offset: number
 
   readonly #onSeal: (kid: string) => void
+  /** Seal with A256KW (a fresh content key per token, wrapped by the key ring's key) instead of dir. */
+  readonly wrap: boolean
 
-  constructor (ring: KeyRing, onSeal: (kid: string) => void = () => {}) {
+  constructor (ring: KeyRing, onSeal: (kid: string) => void = () => {}, wrap = false) {
     this.#ring = ring
     this.#onSeal = onSeal
+    this.wrap = wrap
+    this.#slot = wrap ? IV_BYTES + CEK_BYTES : IV_BYTES
+    this.#pool = Buffer.allocUnsafe(this.#slot * POOL_SLOTS)
+    this.#offset = this.#pool.length
   }
 
   /** Length of the token seal() would produce for a plaintext of `bytes` bytes under `entry`. */
   sealedLength (bytes: number, entry: KeyEntry = this.#ring.current): number {
-    // header . (empty key) . 16-char IV . ciphertext (as long as the plaintext) . 22-char tag
-    return entry.header.length + 2 + 16 + 1 + Math.ceil(bytes * 4 / 3) + 1 + 22
+    // header . encrypted key (empty for dir, 54 chars for A256KW) . 16-char IV . ciphertext (as
+    // long as the plaintext) . 22-char tag
+    return (this.wrap ? entry.kwHeader.length + 54 : entry.header.length) + 2 + 16 + 1 + Math.ceil(bytes * 4 / 3) + 1 + 22
   }
 
   get ring (): KeyRing {
@@ -60,40 +74,62 @@ export class Codec {
   }
 
   seal (plaintext: string | Buffer, entry: KeyEntry = this.#ring.current): string {
-    if (this.#ivOffset === IV_POOL_SIZE) {
-      randomFillSync(this.#ivPool)
-      this.#ivOffset = 0
+    if (this.#offset === this.#pool.length) {
+      randomFillSync(this.#pool)
+      this.#offset = 0
     }
-    const iv = this.#ivPool.subarray(this.#ivOffset, this.#ivOffset + IV_BYTES)
-    this.#ivOffset += IV_BYTES
-    const cipher = createCipheriv('aes-256-gcm', entry.key, iv, { authTagLength: 16 })
-    cipher.setAAD(entry.aad)
+    const iv = this.#pool.subarray(this.#offset, this.#offset + IV_BYTES)
+    let prefix = `${entry.header}.`
+    let key: KeyObject | Buffer = entry.key
+    let aad = entry.aad
+    if (this.wrap) {
+      key = this.#pool.subarray(this.#offset + IV_BYTES, this.#offset + IV_BYTES + CEK_BYTES)
+      const kw = createCipheriv('id-aes256-wrap', entry.key, KW_IV)
+      prefix = `${entry.kwHeader}.${Buffer.concat([kw.update(key), kw.final()]).toString('base64url')}`
+      aad = entry.kwAad
+    }
+    this.#offset += this.#slot
+    const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 })
+    cipher.setAAD(aad)
     const head = cipher.update(plaintext)
     const tail = cipher.final()
     const ct = tail.length === 0 ? head : Buffer.concat([head, tail])
     this.#onSeal(entry.kid)
-    return `${entry.header}..${iv.toString('base64url')}.${ct.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`
+    return `${prefix}.${iv.toString('base64url')}.${ct.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`
   }
 
   /** Returns the plaintext and the key that opened it, or the reason the token was refused. */
   open (token: string, maxLength: number): Opened | RejectReason {
     if (token.length > maxLength) return 'oversized'
     const d1 = token.indexOf('.')
-    if (d1 <= 0 || token.charCodeAt(d1 + 1) !== 46 /* '.' */) return 'malformed'
-    const d3 = d1 + 18
+    if (d1 <= 0) return 'malformed'
+    // The encrypted-key segment: empty for dir, a 40-byte wrapped key for A256KW (when enabled).
+    let d2 = d1 + 1
+    let wrappedText: string | undefined
+    if (token.charCodeAt(d2) !== 46 /* '.' */) {
+      if (!this.wrap) return 'malformed'
+      d2 = d1 + 55
+      if (token.charCodeAt(d2) !== 46) return 'malformed'
+      wrappedText = token.slice(d1 + 1, d2)
+      if (!WRAPPED.test(wrappedText)) return 'malformed'
+    }
+    const d3 = d2 + 17
     if (token.charCodeAt(d3) !== 46) return 'malformed'
     const d4 = token.indexOf('.', d3 + 1)
     if (d4 === -1 || token.indexOf('.', d4 + 1) !== -1) return 'malformed'
-    const ivText = token.slice(d1 + 2, d3)
+    const ivText = token.slice(d2 + 1, d3)
     const tagText = token.slice(d4 + 1)
     if (!IV.test(ivText) || !TAG.test(tagText)) return 'malformed'
     const header = token.slice(0, d1)
-    let entry = this.#ring.byHeader(header)
+    const wrapped = wrappedText !== undefined
+    let entry = wrapped ? this.#ring.byKwHeader(header) : this.#ring.byHeader(header)
     let aad: Buffer | undefined
     if (entry === undefined) {
       const resolved = this.#resolveHeader(header)
       if (typeof resolved === 'string') return resolved
-      entry = resolved
+      // The header's alg must agree with the shape of the encrypted-key segment.
+      if (resolved.wrapped !== wrapped) return 'header'
+      entry = resolved.entry
       aad = Buffer.from(header, 'ascii')
     }
 
@@ -105,8 +141,13 @@ export class Codec {
     if (ct.toString('base64url') !== ctText) return 'malformed'
 
     try {
-      const decipher = createDecipheriv('aes-256-gcm', entry.key, Buffer.from(ivText, 'base64url'), { authTagLength: 16 })
-      decipher.setAAD(aad ?? entry.aad)
+      let key: KeyObject | Buffer = entry.key
+      if (wrappedText !== undefined) {
+        const kw = createDecipheriv('id-aes256-wrap', entry.key, KW_IV)
+        key = Buffer.concat([kw.update(Buffer.from(wrappedText, 'base64url')), kw.final()])
+      }
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(ivText, 'base64url'), { authTagLength: 16 })
+      decipher.setAAD(aad ?? (wrapped ? entry.kwAad : entry.aad))
       decipher.setAuthTag(Buffer.from(tagText, 'base64url'))
       const head = decipher.update(ct)
       const last = decipher.final()
@@ -124,13 +165,14 @@ export class Codec {
     const dot = token.indexOf('.')
     if (dot <= 0) return true
     const header = token.slice(0, dot)
-    if (this.#ring.byHeader(header) !== undefined) return true
+    if (this.#ring.byHeader(header) !== undefined || this.#ring.byKwHeader(header) !== undefined) return true
     return this.#resolveHeader(header) !== 'unknown_kid'
   }
 
   // A header that is not byte-for-byte one we emit (another JOSE library may order the members
-  // differently): parse it and accept exactly alg=dir, enc=A256GCM and a kid, nothing more.
-  #resolveHeader (header: string): KeyEntry | RejectReason {
+  // differently): parse it and accept exactly alg=dir (or A256KW when enabled), enc=A256GCM and a
+  // kid, nothing more.
+  #resolveHeader (header: string): { entry: KeyEntry, wrapped: boolean } | RejectReason {
     if (!B64URL.test(header) || !canonical(header)) return 'malformed'
     let parsed: unknown
     try {
@@ -141,8 +183,9 @@ export class Codec {
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return 'header'
     for (const name of Object.keys(parsed)) if (!ALLOWED_HEADER.has(name)) return 'header'
     const { alg, enc, kid } = parsed as Record<string, unknown>
-    if (alg !== 'dir' || enc !== 'A256GCM' || typeof kid !== 'string') return 'header'
-    return this.#ring.byKid(kid) ?? 'unknown_kid'
+    if (!(alg === 'dir' || (this.wrap && alg === 'A256KW')) || enc !== 'A256GCM' || typeof kid !== 'string') return 'header'
+    const entry = this.#ring.byKid(kid)
+    return entry === undefined ? 'unknown_kid' : { entry, wrapped: alg === 'A256KW' }
   }
 }
 

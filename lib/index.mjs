@@ -9,6 +9,7 @@ export const {
   generateKey,
   envKeys,
   fileKeys,
+  kmsKeys,
   SessionManager,
   MemoryStore,
   RedisStore

@@ -12,6 +12,7 @@ import { normalizeOptions, type SessionOptions } from './options.js'
 import { generateKey } from './keys/generate.js'
 import { exportToPrometheus } from './prometheus.js'
 import { envKeys, fileKeys } from './keys/providers.js'
+import { kmsKeys } from './keys/kms.js'
 import { KeyRefresher, loadInitialKeys } from './keys/refresher.js'
 import { MemoryStore } from './stores/memory.js'
 import { RedisStore } from './stores/redis.js'
@@ -81,6 +82,7 @@ export = Object.assign(fastifyEncryptedSession, {
   generateKey,
   envKeys,
   fileKeys,
+  kmsKeys,
   SessionManager,
   MemoryStore,
   RedisStore

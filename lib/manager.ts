@@ -51,10 +51,11 @@ export class SessionManager {
     // Every seal uses a random IV under some key: counting them per kid is the AES-GCM usage
     // budget, and the operator hears about it once a key is due for rotation.
     this.codec = new Codec(ring, (kid) => {
-      if (++this.metrics.sealed[kid]! === config.usageWarnAt) {
+      // With A256KW every token has its own content key, so the key ring's key spends no GCM budget.
+      if (++this.metrics.sealed[kid]! === config.usageWarnAt && !config.keyWrap) {
         log.warn({ session: config.sessionName, kid, sealed: config.usageWarnAt, limit: config.usageLimit }, 'session key has used its warning share of the AES-GCM usage budget; rotate it (see "Rotating keys" in the README)')
       }
-    })
+    }, config.keyWrap)
     this.lifetime = { maxAge: config.maxAge, idleTimeout: config.idleTimeout, now: nowSeconds }
     this.#aud = `${config.audience}#${config.cookieName}`
     this.#writer = cookieWriter(config.cookieName, config.cookie)

@@ -20,6 +20,8 @@ export interface Config {
   keyProvider: KeyProvider | undefined
   refresh: RefreshOptions
   usageLimit: number
+  /** Seal with A256KW (true) or dir (false). */
+  keyWrap: boolean
   usageWarnAt: number
   cookieName: string
   sessionName: string
@@ -39,7 +41,8 @@ export interface Config {
 const KNOWN = new Set([
   'keys', 'cookieName', 'sessionName', 'cookie', 'maxAge', 'idleTimeout', 'rolling', 'audience',
   'maxCookieSize', 'cache', 'store', 'storeTimeout', 'revocation', 'metricsRegistry',
-  'keyRefreshInterval', 'keyRefreshOnUnknownKid', 'keyLoadTimeout', 'keyLoadAttempts', 'usageBudget'
+  'keyRefreshInterval', 'keyRefreshOnUnknownKid', 'keyLoadTimeout', 'keyLoadAttempts', 'usageBudget',
+  'keyManagement'
 ])
 const JS_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/
 // Names already used on the request by Fastify or by plugins a session sits next to.
@@ -101,6 +104,7 @@ export function normalizeOptions (input: unknown): Config {
       attempts: integer('keyLoadAttempts', o.keyLoadAttempts, 5, 1, 100)
     },
     usageLimit,
+    keyWrap: keyManagement(o.keyManagement),
     usageWarnAt: Math.max(1, Math.floor(usageLimit * warnAt)),
     cookieName: checkCookieName(o.cookieName ?? 'session'),
     sessionName,
@@ -128,6 +132,12 @@ function integer (name: string, value: unknown, fallback: number, min: number, m
     throw new errors.FST_ENCSESS_INVALID_OPTION(name, `it must be a whole number from ${min} to ${max}${unit}`)
   }
   return value as number
+}
+
+function keyManagement (value: unknown): boolean {
+  if (value === undefined || value === 'dir') return false
+  if (value === 'A256KW') return true
+  throw new errors.FST_ENCSESS_INVALID_OPTION('keyManagement', 'it must be "dir" (default) or "A256KW"')
 }
 
 function boolean (name: string, value: unknown, fallback: boolean): boolean {

@@ -11,6 +11,9 @@ export interface KeyEntry {
   readonly header: string
   /** The header segment as ASCII bytes: the JWE additional authenticated data. */
   readonly aad: Buffer
+  /** The same two for `{"alg":"A256KW",…}`, used when key wrapping is on. */
+  readonly kwHeader: string
+  readonly kwAad: Buffer
   /** Key for HMAC-ing session ids into store keys, derived so it is never the encryption key. */
   readonly storeKey: Buffer
 }
@@ -19,6 +22,7 @@ export class KeyRing {
   readonly current: KeyEntry
   readonly #byKid: Map<string, KeyEntry>
   readonly #byHeader: Map<string, KeyEntry>
+  readonly #byKwHeader: Map<string, KeyEntry>
   /** kids plus a check value: lets operators compare rollouts without revealing key bytes. */
   readonly fingerprint: string
 
@@ -27,12 +31,18 @@ export class KeyRing {
     this.current = entries[0]!
     this.#byKid = new Map(entries.map((e) => [e.kid, e]))
     this.#byHeader = new Map(entries.map((e) => [e.header, e]))
+    this.#byKwHeader = new Map(entries.map((e) => [e.kwHeader, e]))
     this.fingerprint = fingerprintOf(keys)
   }
 
   /** Exact match on the header segment we emit: the common case, with no parsing at all. */
   byHeader (header: string): KeyEntry | undefined {
     return this.#byHeader.get(header)
+  }
+
+  /** The same for the A256KW header. */
+  byKwHeader (header: string): KeyEntry | undefined {
+    return this.#byKwHeader.get(header)
   }
 
   byKid (kid: string): KeyEntry | undefined {
@@ -46,11 +56,14 @@ export class KeyRing {
 
 function toEntry ({ kid, bytes }: RawKey): KeyEntry {
   const header = Buffer.from(`{"alg":"dir","enc":"A256GCM","kid":"${kid}"}`).toString('base64url')
+  const kwHeader = Buffer.from(`{"alg":"A256KW","enc":"A256GCM","kid":"${kid}"}`).toString('base64url')
   return {
     kid,
     key: createSecretKey(bytes),
     header,
     aad: Buffer.from(header, 'ascii'),
+    kwHeader,
+    kwAad: Buffer.from(kwHeader, 'ascii'),
     storeKey: Buffer.from(hkdfSync('sha256', bytes, Buffer.alloc(0), 'fastify-encrypted-session store-key v1', 32))
   }
 }
