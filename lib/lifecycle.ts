@@ -90,7 +90,7 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
       }
       if (session.unavailable !== undefined && reply.statusCode === 503) reply.header('retry-after', RETRY_AFTER)
       manager.commitAsync(session, request.protocol === 'https', request.log).then((header) => {
-        if (header !== undefined) setCookie(reply, header)
+        if (header !== undefined) setCookie(request, reply, session, header)
         done(null, payload)
       }, (err: Error) => failed(request, reply, err, done))
     })
@@ -110,12 +110,14 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
       failed(request, reply, err as Error, done)
       return
     }
-    if (header !== undefined) setCookie(reply, header)
+    if (header !== undefined) setCookie(request, reply, session, header)
     done(null, payload)
   })
 
-  function setCookie (reply: FastifyReply, header: string): void {
+  function setCookie (request: FastifyRequest, reply: FastifyReply, session: Session, header: string): void {
     manager.metrics.cookieBytes.observe(header.length)
     reply.header('set-cookie', header)
+    const affinity = manager.affinityCookie(session, request.protocol === 'https')
+    if (affinity !== undefined) reply.header('set-cookie', affinity)
   }
 }

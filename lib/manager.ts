@@ -1,5 +1,6 @@
 // One registration's engine: turns a cookie value into a Session and a Session back into a
 // Set-Cookie value. It holds everything per registration (keys, cache, counters), never globally.
+import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { FastifyBaseLogger } from 'fastify'
 import { Codec, type Opened, type RejectReason } from './codec.js'
@@ -33,6 +34,7 @@ export class SessionManager {
   readonly lifetime: Lifetime
   readonly #aud: string
   readonly #writer: CookieWriter
+  readonly #affinityWriter: CookieWriter | undefined
   // Tokens that already authenticated once, exact string match, to their plaintext. Expiry and
   // context are still checked on every use; a key-set change empties it.
   readonly #opened: LRUCache<string, Opened> | undefined
@@ -59,6 +61,7 @@ export class SessionManager {
     this.lifetime = { maxAge: config.maxAge, idleTimeout: config.idleTimeout, now: nowSeconds }
     this.#aud = `${config.audience}#${config.cookieName}`
     this.#writer = cookieWriter(config.cookieName, config.cookie)
+    this.#affinityWriter = config.affinityCookie === undefined ? undefined : cookieWriter(config.affinityCookie, config.cookie)
     this.maxTokenLength = config.maxCookieSize - config.cookieName.length - 1
     this.#opened = config.cacheMax > 0
       ? new LRUCache<string, Opened>({
@@ -291,6 +294,22 @@ export class SessionManager {
 
   sealClaims (claims: Claims): string {
     return this.codec.seal(serializeClaims(claims))
+  }
+
+  /**
+   * The load-balancer affinity value of a session: stable for the session's id, and a one-way hash
+   * of it, so it reveals nothing about the id and opens nothing (it is not a token).
+   */
+  affinity (sessionId: string): string {
+    return createHash('sha256').update(`fastify-encrypted-session affinity\0${this.#aud}\0${sessionId}`).digest('base64url').slice(0, 22)
+  }
+
+  /** The Set-Cookie for the affinity cookie that goes with a session cookie just written. */
+  affinityCookie (session: Session, https: boolean): string | undefined {
+    const writer = this.#affinityWriter
+    if (writer === undefined) return undefined
+    if (session.deleted) return writer.clear(https, session.cookieOptions)
+    return writer.serialize(this.affinity(session.id), session.remaining(), https, session.cookieOptions)
   }
 
   /** For WebSocket upgrades and tests: a new session holding `data`, sealed as a cookie value. */

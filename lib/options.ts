@@ -20,6 +20,8 @@ export interface Config {
   keyProvider: KeyProvider | undefined
   refresh: RefreshOptions
   usageLimit: number
+  /** Name of the load-balancer affinity cookie, when one is wanted. */
+  affinityCookie: string | undefined
   /** Seal with A256KW (true) or dir (false). */
   keyWrap: boolean
   usageWarnAt: number
@@ -42,7 +44,7 @@ const KNOWN = new Set([
   'keys', 'cookieName', 'sessionName', 'cookie', 'maxAge', 'idleTimeout', 'rolling', 'audience',
   'maxCookieSize', 'cache', 'store', 'storeTimeout', 'revocation', 'metricsRegistry',
   'keyRefreshInterval', 'keyRefreshOnUnknownKid', 'keyLoadTimeout', 'keyLoadAttempts', 'usageBudget',
-  'keyManagement'
+  'keyManagement', 'affinityCookie'
 ])
 const JS_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/
 // Names already used on the request by Fastify or by plugins a session sits next to.
@@ -105,6 +107,7 @@ export function normalizeOptions (input: unknown): Config {
     },
     usageLimit,
     keyWrap: keyManagement(o.keyManagement),
+    affinityCookie: o.affinityCookie === undefined ? undefined : affinityName(o.affinityCookie, o.cookieName ?? 'session'),
     usageWarnAt: Math.max(1, Math.floor(usageLimit * warnAt)),
     cookieName: checkCookieName(o.cookieName ?? 'session'),
     sessionName,
@@ -132,6 +135,16 @@ function integer (name: string, value: unknown, fallback: number, min: number, m
     throw new errors.FST_ENCSESS_INVALID_OPTION(name, `it must be a whole number from ${min} to ${max}${unit}`)
   }
   return value as number
+}
+
+function affinityName (name: unknown, cookieName: string): string {
+  try {
+    checkCookieName(name)
+  } catch {
+    throw new errors.FST_ENCSESS_INVALID_OPTION('affinityCookie', 'it must be a cookie name (an RFC 6265 token)')
+  }
+  if (name === cookieName) throw new errors.FST_ENCSESS_INVALID_OPTION('affinityCookie', 'it must differ from cookieName')
+  return name as string
 }
 
 function keyManagement (value: unknown): boolean {

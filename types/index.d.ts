@@ -102,6 +102,12 @@ declare namespace fastifyEncryptedSession {
      * tokens of both kinds are accepted, so it can be switched on without logging anyone out.
      */
     keyManagement?: 'dir' | 'A256KW'
+    /**
+     * Name of a second cookie carrying the session's load-balancer affinity value (a one-way hash
+     * of the session id: stable for the session, reveals nothing, opens nothing), for balancers
+     * that hash on a cookie (e.g. nginx `hash $cookie_<name> consistent`). Default: none.
+     */
+    affinityCookie?: string
     /** Cookie name. Default: "session". `__Host-` and `__Secure-` prefixes are supported. */
     cookieName?: string
     /** Name of the request property. Default: "session". */
@@ -208,6 +214,8 @@ declare namespace fastifyEncryptedSession {
     /** kids plus a check value of the key set; safe to expose on a health endpoint. */
     readonly keyFingerprint: string
     readonly metrics: { snapshot(): MetricsSnapshot } & MetricsSnapshot
+    /** The load-balancer affinity value of a session id (see affinityCookie). */
+    affinity(sessionId: string): string
     /** Replaces the key set atomically (same formats as the `keys` option). */
     replaceKeys(keys: KeySet): void
   }
