@@ -75,6 +75,12 @@ declare namespace fastifyEncryptedSession {
    */
   export type KeySet = string | JsonWebKeySet | readonly KeyInput[]
 
+  /**
+   * A source of keys: an async function returning a KeySet, asked at register and on refresh.
+   * `watch`, when present, lets the source announce changes (a replaced file) for a prompt refresh.
+   */
+  export type KeyProvider = (() => Promise<KeySet> | KeySet) & { watch?: (changed: () => void) => () => void }
+
   export interface FastifyEncryptedSessionOptions {
     /**
      * Required; there is no default key. A KeySet, or a KeyProvider (envKeys(), fileKeys(path),
@@ -247,6 +253,10 @@ declare namespace fastifyEncryptedSession {
 
   export const errors: { readonly [C in ErrorCode]: new (...args: any[]) => FastifyError & { code: C } }
   export function generateKey(kid?: string): GeneratedKey
+  /** Reads a variable (default SESSION_KEYS) from the environment on every load. */
+  export function envKeys(name?: string, env?: Record<string, string | undefined>): KeyProvider
+  /** Reads a JWK Set or SESSION_KEYS-format file, and watches it (Kubernetes secret updates included). */
+  export function fileKeys(path: string): KeyProvider
 
   /** The part of a KMSClient (@aws-sdk/client-kms v3) that kmsKeys uses; pass the client itself. */
   export interface KmsClientLike {
@@ -284,6 +294,42 @@ declare namespace fastifyEncryptedSession {
    * optional peer dependency @aws-sdk/client-kms, which is loaded only when this is called.
    */
   export function kmsKeys(options: KmsKeysOptions): KeyProvider
+
+  export interface MemoryStoreOptions {
+    /** Most entries kept; least recently used go first. Default: 10000. */
+    maxEntries?: number
+    /** Most bytes kept (keys, values and a fixed overhead per entry). Default: 64 MiB. */
+    maxBytes?: number
+    /** Clock in milliseconds, for tests. Default: performance.now(). */
+    now?: () => number
+  }
+
+  /** In-process store, bounded by entries and bytes, expiring entries by TTL. One instance only. */
+  export class MemoryStore implements SessionStore {
+    constructor (options?: MemoryStoreOptions)
+    /** Entries held (expired ones not yet reclaimed included). */
+    readonly size: number
+    /** Bytes held, as bounded by maxBytes. */
+    readonly calculatedSize: number
+    get (key: string): Promise<StoreEntry | undefined>
+    set (key: string, entry: StoreEntry, ttl: number, expectedVersion?: number): Promise<boolean>
+    delete (key: string): Promise<void>
+  }
+
+  export interface RedisStoreOptions {
+    /** An ioredis Redis (standalone or Sentinel) or Cluster instance; the store never closes it. */
+    client: import('ioredis').Redis | import('ioredis').Cluster
+    /** Prepended to every key. Default: "sess:". */
+    prefix?: string
+  }
+
+  /** Store on Redis through an ioredis client the app creates; see "Redis deployment". */
+  export class RedisStore implements SessionStore {
+    constructor (options: RedisStoreOptions)
+    get (key: string): Promise<StoreEntry | undefined>
+    set (key: string, entry: StoreEntry, ttl: number, expectedVersion?: number): Promise<boolean>
+    delete (key: string): Promise<void>
+  }
 
   export const fastifyEncryptedSession: FastifyEncryptedSession
   export { fastifyEncryptedSession as default }

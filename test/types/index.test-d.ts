@@ -8,8 +8,14 @@ import fastifyEncryptedSession, {
   type SessionStore,
   type StoreEntry,
   errors,
-  generateKey
+  generateKey,
+  envKeys,
+  fileKeys,
+  type KeyProvider,
+  MemoryStore,
+  RedisStore
 } from '../..'
+import { Redis } from 'ioredis'
 import cjs = require('../..')
 
 declare module '../..' {
@@ -71,3 +77,18 @@ app.register(fastifyEncryptedSession, { keys: 'k', store, storeTimeout: 500, rev
 
 expectType<'FST_ENCSESS_NO_KEYS'>(new errors.FST_ENCSESS_NO_KEYS().code)
 expectType<string>(generateKey('x').entry)
+
+// Key providers and key management.
+app.register(fastifyEncryptedSession, { keys: envKeys(), keyRefreshInterval: 60, keyRefreshOnUnknownKid: 10 })
+app.register(fastifyEncryptedSession, { keys: fileKeys('/etc/keys.json'), keyLoadTimeout: 1000, keyLoadAttempts: 3 })
+const own: KeyProvider = async () => 'k1:AAAA'
+app.register(fastifyEncryptedSession, { keys: own, keyManagement: 'A256KW', usageBudget: { warnAt: 0.25 }, affinityCookie: 'sa' })
+expectError(app.register(fastifyEncryptedSession, { keys: 'k', keyManagement: 'RSA-OAEP' }))
+expectType<string>(manager.affinity('sid'))
+expectType<number>(manager.metrics.snapshot().keyRefresh.failed)
+
+// The stores.
+app.register(fastifyEncryptedSession, { keys: 'k', store: new MemoryStore({ maxEntries: 100, maxBytes: 1 << 20 }) })
+app.register(fastifyEncryptedSession, { keys: 'k', store: new RedisStore({ client: new Redis(), prefix: 's:' }) })
+expectType<number>(new MemoryStore().size)
+expectError(new RedisStore({}))
