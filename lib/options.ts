@@ -101,7 +101,8 @@ export function normalizeOptions (input: unknown): Config {
     keyProvider: provider,
     refresh: {
       interval: integer('keyRefreshInterval', o.keyRefreshInterval, 300, 0, 86400, ' seconds'),
-      unknownKidInterval: integer('keyRefreshOnUnknownKid', o.keyRefreshOnUnknownKid, 30, 0, 86400, ' seconds'),
+      // false turns the unknown-kid refresh off (-1); otherwise the least seconds between two.
+      unknownKidInterval: o.keyRefreshOnUnknownKid === false ? -1 : integer('keyRefreshOnUnknownKid', o.keyRefreshOnUnknownKid, 30, 0, 86400, ' seconds'),
       timeout: integer('keyLoadTimeout', o.keyLoadTimeout, 5000, 1, 600_000, ' ms'),
       attempts: integer('keyLoadAttempts', o.keyLoadAttempts, 5, 1, 100)
     },

@@ -161,3 +161,12 @@ t.test('usage budget: one warning when a key reaches its share', async (t) => {
   t.equal(warnings[0]!.sealed, 5)
   t.equal(engine(app).metrics.sealed.k1, 8)
 })
+
+t.test('keyRefreshOnUnknownKid: false never refreshes for unknown kids', async (t) => {
+  let loads = 0
+  const { app } = await build(t, { keys: () => { loads++; return KEY1.entry }, keyRefreshInterval: 0, keyRefreshOnUnknownKid: false })
+  const stranger = (await build(t, { keys: generateKey('stranger').entry })).app.encryptedSession.get().seal({})
+  await app.inject({ url: '/read', cookies: { session: stranger } })
+  t.equal(loads, 1, 'only the first load')
+  t.equal(engine(app).metrics.keyRefresh.unknownKid, 0)
+})

@@ -90,8 +90,11 @@ declare namespace fastifyEncryptedSession {
     keys: KeySet | KeyProvider
     /** With a KeyProvider: seconds between refreshes; 0 for none. Default: 300. */
     keyRefreshInterval?: number
-    /** With a KeyProvider: least seconds between refreshes triggered by cookies with unknown kids. Default: 30. */
-    keyRefreshOnUnknownKid?: number
+    /**
+     * With a KeyProvider: least seconds between refreshes triggered by cookies with unknown kids
+     * (the first one always refreshes); false turns them off. Default: 30.
+     */
+    keyRefreshOnUnknownKid?: number | false
     /** With a KeyProvider: milliseconds one load may take. Default: 5000. */
     keyLoadTimeout?: number
     /** With a KeyProvider: tries (with exponential backoff) of the first load before register fails. Default: 5. */
@@ -220,6 +223,15 @@ declare namespace fastifyEncryptedSession {
     /** kids plus a check value of the key set; safe to expose on a health endpoint. */
     readonly keyFingerprint: string
     readonly metrics: { snapshot(): MetricsSnapshot } & MetricsSnapshot
+    /**
+     * With a KeyProvider: refresh now (resolves true when a new set was applied), and the
+     * 'refreshed' / 'failed' events of every refresh, for rollout tooling and health checks.
+     */
+    readonly refresher?: {
+      refresh(): Promise<boolean>
+      on(event: 'refreshed' | 'failed', listener: () => void): unknown
+      once(event: 'refreshed' | 'failed', listener: () => void): unknown
+    }
     /** The load-balancer affinity value of a session id (see affinityCookie). */
     affinity(sessionId: string): string
     /** Replaces the key set atomically (same formats as the `keys` option). */

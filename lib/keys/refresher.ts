@@ -10,7 +10,7 @@ import type { KeyProvider } from './providers.js'
 export interface RefreshOptions {
   /** Seconds between refreshes; 0 for none. */
   interval: number
-  /** Least seconds between two refreshes triggered by unknown kids. */
+  /** Least seconds between two refreshes triggered by unknown kids; -1 for none at all. */
   unknownKidInterval: number
   /** Milliseconds one provider call may take. */
   timeout: number
@@ -86,6 +86,7 @@ export class KeyRefresher extends EventEmitter {
    * but at most once per unknownKidInterval, so junk kids cannot hammer the provider.
    */
   async unknownKid (): Promise<void> {
+    if (this.#opts.unknownKidInterval < 0) return
     if (this.#inFlight !== undefined) {
       await this.#inFlight
       return
