@@ -30,6 +30,11 @@ async function main () {
   await app.ready()
   const manager = app.encryptedSession.get()
   const codec = manager.codec
+  // The same key with keyManagement 'A256KW': what per-token content keys cost.
+  const kwApp = require('fastify')({ logger: false })
+  await kwApp.register(plugin, { keys: plugin.generateKey('k1').entry, cookie: { secure: false }, cache: false, keyManagement: 'A256KW' })
+  await kwApp.ready()
+  const kwCodec = kwApp.encryptedSession.get().codec
 
   const bench = new Bench({ time, warmupTime: Math.min(250, time) })
   const rows = [] // [size, level, task name]
@@ -74,6 +79,10 @@ async function main () {
     }
     add('codec', 'seal', () => codec.seal(plaintext))
     add('codec', 'open', () => codec.open(token, Infinity))
+    const kwToken = kwCodec.seal(plaintext)
+    if (typeof kwCodec.open(kwToken, Infinity) === 'string') throw new Error(`A256KW codec.open rejects the ${size} token`)
+    add('codec A256KW', 'seal', () => kwCodec.seal(plaintext))
+    add('codec A256KW', 'open', () => kwCodec.open(kwToken, Infinity))
     add('raw', 'seal', rawSeal)
     add('raw', 'open', rawOpen)
   }
@@ -99,6 +108,7 @@ async function main () {
   console.log('\n16KB: manager rows are absent because such a token is larger than a cookie (maxCookieSize); ' +
     'codec rows show the cost of the sealed value a store would hold.')
   await app.close()
+  await kwApp.close()
 }
 
 main().catch((err) => {

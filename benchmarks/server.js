@@ -51,6 +51,15 @@ const CONFIGS = [
     setup: setupOurs,
     unavailable: () => typeof plugin.RedisStore === 'function' ? undefined : 'not available yet (plugin.RedisStore is not exported)'
   },
+  {
+    // What revocation costs: one GET per request that carries a cookie, even for cookie-only sessions.
+    name: 'ours-redis-revocation',
+    label: 'ours + RedisStore + revocation',
+    payloads: ['100B'],
+    redis: true,
+    setup: setupOurs,
+    unavailable: () => typeof plugin.RedisStore === 'function' ? undefined : 'not available yet (plugin.RedisStore is not exported)'
+  },
   { name: 'secure-session', label: '@fastify/secure-session', payloads: COOKIE_PAYLOADS, setup: setupSecureSession },
   { name: 'session-memory', label: '@fastify/session (memory store)', payloads: STORE_PAYLOADS, setup: setupFastifySession },
   { name: 'session-redis', label: '@fastify/session + connect-redis', payloads: STORE_PAYLOADS, redis: true, setup: setupFastifySession }
@@ -79,7 +88,7 @@ async function setupOurs (app, config) {
   let close
   if (config.name === 'ours-memory') {
     options.store = new plugin.MemoryStore()
-  } else if (config.name === 'ours-redis') {
+  } else if (config.name === 'ours-redis' || config.name === 'ours-redis-revocation') {
     const Redis = require('ioredis')
     // lazyConnect + an explicit connect() so a Redis that is not there fails startup loudly
     // instead of queueing commands and timing out during the measurement.
@@ -89,6 +98,7 @@ async function setupOurs (app, config) {
     client.on('error', (err) => { process.stderr.write(`server: ioredis: ${err.message}\n`) })
     await client.connect()
     options.store = new plugin.RedisStore({ client })
+    if (config.name === 'ours-redis-revocation') options.revocation = true
     close = () => client.quit()
   }
   await app.register(plugin, options)
