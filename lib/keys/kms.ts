@@ -16,36 +16,9 @@ export const KMS_PACKAGE = '@aws-sdk/client-kms'
 const KID = /^[A-Za-z0-9._-]{1,64}$/
 const RESERVED = ['purpose', 'kid'] as const
 
-/** The part of a KMSClient (from @aws-sdk/client-kms v3) that is used. */
-export interface KmsClientLike {
-  send (command: any, options?: { abortSignal?: AbortSignal }): Promise<any>
-}
-
-export interface KmsWrappedKey {
-  kid: string
-  /** The CiphertextBlob from GenerateDataKey: base64, or its bytes. */
-  ciphertext: string | Uint8Array
-}
-
-export interface KmsKeysOptions {
-  /** A KMSClient you created (region, credentials, retries are yours). It is never closed here. */
-  client: KmsClientLike
-  /**
-   * The wrapped keys, first one current: "kid:<base64 CiphertextBlob>,…" (what `keygen --kms-key-id`
-   * prints) or an array of { kid, ciphertext }. Default: the SESSION_KEYS_KMS environment variable,
-   * read on every load.
-   */
-  keys?: string | readonly KmsWrappedKey[]
-  /**
-   * `app` names the application (required); any other entries are added to the encryption context
-   * as given. `purpose` and `kid` are set by the plugin and cannot be overridden.
-   */
-  encryptionContext: { app: string, [key: string]: string }
-  /** Optional: the KMS key (id, ARN or alias) expected to have wrapped the keys; KMS refuses others. */
-  keyId?: string
-  /** Milliseconds one KMS call may take before it is aborted. Default: 3000. */
-  requestTimeout?: number
-}
+// The option types are public: declared once, in types/index.d.ts.
+export type { KmsClientLike, KmsWrappedKey, KmsKeysOptions } from '../../types/index.js'
+import type { KmsClientLike, KmsKeysOptions, KmsWrappedKey } from '../../types/index.js'
 
 interface KmsCommands {
   DecryptCommand: new (input: Record<string, unknown>) => unknown
