@@ -17,8 +17,6 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
   const { sessionName, cookieName } = manager.config
   const kSession = Symbol(`fastify-encrypted-session:${sessionName}`)
 
-  const needle = `${cookieName}=`
-  const boundary = new RegExp(`(?:^|;)[ \\t]*${cookieName.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}=`, 'g')
   // The session cookie's value; DUPLICATE when the request carries two cookies of this name (a
   // sibling domain can plant one): no "first valid one wins", the request gets no session at all.
   const cookieOf = (request: FastifyRequest): string | undefined | typeof DUPLICATE => {
@@ -26,8 +24,9 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
     if (raw === undefined) return undefined
     const value = request.cookies != null ? request.cookies[cookieName] : fastify.parseCookie(raw)[cookieName]
     if (value === undefined) return undefined
-    const first = raw.indexOf(needle)
-    if (raw.indexOf(needle, first + needle.length) !== -1 && (raw.match(boundary)?.length ?? 0) > 1) return DUPLICATE
+    // Cheap test first: a second occurrence of the name anywhere; only then count exactly.
+    const first = raw.indexOf(cookieName)
+    if (raw.indexOf(cookieName, first + cookieName.length) !== -1 && countNamed(raw, cookieName) > 1) return DUPLICATE
     return value
   }
   // Routes with `config: { encryptedSession: false }` get no session handling at all.
@@ -120,4 +119,16 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
     const affinity = manager.affinityCookie(session, request.protocol === 'https')
     if (affinity !== undefined) reply.header('set-cookie', affinity)
   }
+}
+
+// Counts the cookies named `name` the way a cookie parser sees them: the name is what precedes the
+// first "=" of each ";"-separated pair, trimmed. trim() strips at least what parsers strip (spaces
+// and tabs), so this never counts fewer cookies than the parser found, only, at worst, more.
+function countNamed (header: string, name: string): number {
+  let n = 0
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=')
+    if (eq !== -1 && pair.slice(0, eq).trim() === name) n++
+  }
+  return n
 }

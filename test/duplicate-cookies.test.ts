@@ -25,12 +25,14 @@ t.test('two valid session cookies: empty session, counted, whichever order', asy
   const mine = sessionCookie(await app.inject({ method: 'POST', url: '/put', payload: { owner: 'victim' } }))!.value
   const theirs = sessionCookie(await app.inject({ method: 'POST', url: '/put', payload: { owner: 'attacker' } }))!.value
 
-  const alone = await get(port, '/read', `session=${mine}`)
-  t.equal(JSON.parse(alone.body).id.length, 22)
+  const mineId = JSON.parse((await get(port, '/read', `session=${mine}`)).body).id
+  const theirsId = JSON.parse((await get(port, '/read', `session=${theirs}`)).body).id
+  t.not(mineId, theirsId)
   for (const header of [`session=${theirs}; session=${mine}`, `session=${mine}; session=${theirs}`, `session=${mine};session=${mine}`]) {
     const res = await get(port, '/read', header)
     t.equal(res.status, 200)
-    t.same(JSON.parse(res.body).n, null, 'neither session is used')
+    const { id } = JSON.parse(res.body)
+    t.ok(id !== mineId && id !== theirsId, 'neither session is used: a fresh one')
     t.equal(res.setCookie, undefined)
   }
   t.equal(engine(app).metrics.rejected.duplicate, 3)
@@ -46,4 +48,18 @@ t.test('look-alike names are not duplicates', async (t) => {
     t.equal(JSON.parse(res.body).n, 1, header.replace(token, '<token>'))
   }
   t.equal(engine(app).metrics.rejected.duplicate, 0)
+})
+
+t.test('blanks around the name do not hide a second cookie (a parser trims them)', async (t) => {
+  const { app } = await build(t)
+  const victim = sessionCookie(await app.inject({ method: 'POST', url: '/put', payload: { owner: 'victim' } }))!.value
+  const attacker = sessionCookie(await app.inject({ method: 'POST', url: '/put', payload: { owner: 'attacker' } }))!.value
+  const ids = new Set<string>()
+  for (const token of [victim, attacker]) ids.add((await app.inject({ url: '/read', cookies: { session: token } })).json().id)
+  t.equal(ids.size, 2)
+  for (const header of [`session =${attacker}; session=${victim}`, `session=${victim}; session\t=${attacker}`, ` session \t=${attacker};session=${victim}`]) {
+    const res = await app.inject({ url: '/read', headers: { cookie: header } })
+    t.notOk(ids.has(res.json().id), 'a fresh session, neither of the two')
+  }
+  t.equal(engine(app).metrics.rejected.duplicate, 3)
 })
