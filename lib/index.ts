@@ -39,7 +39,7 @@ async function encryptedSession (fastify: FastifyInstance, options: SessionOptio
 
   if (!fastify.hasDecorator('encryptedSession')) {
     const registry = new Map<string, SessionManager>()
-    const managers = {
+    const api = {
       get (name = 'session') {
         const manager = registry.get(name)
         if (manager === undefined) throw new errors.FST_ENCSESS_INVALID_OPTION('name', `no session named "${name}" is registered here`)
@@ -48,7 +48,7 @@ async function encryptedSession (fastify: FastifyInstance, options: SessionOptio
       [kRegistry]: registry
     }
     // The public type narrows Session to the app's declared SessionData; the engine is untyped data.
-    fastify.decorate('encryptedSession', managers as unknown as FastifyInstance['encryptedSession'])
+    fastify.decorate('encryptedSession', api as unknown as FastifyInstance['encryptedSession'])
   }
   const registry = (fastify as unknown as { encryptedSession: { [kRegistry]: Map<string, SessionManager> } }).encryptedSession[kRegistry]
   for (const manager of managers) {
