@@ -17,7 +17,9 @@ import {
 const unhandled: unknown[] = []
 process.on('unhandledRejection', (reason) => { unhandled.push(reason) })
 
-const STORE_TIMEOUT = 300
+// Generous enough that a loaded CI machine (tap runs two files at once) does not time out reads
+// that are not meant to; the stall tests scale their pauses from it.
+const STORE_TIMEOUT = 1000
 /** How long a request that needs a failed store may take: a bound, not a performance target. */
 const BOUND = STORE_TIMEOUT + 500
 
@@ -30,7 +32,7 @@ const FAIL_FAST: RedisOptions = {
   enableOfflineQueue: false,
   maxRetriesPerRequest: 1,
   connectTimeout: 500,
-  commandTimeout: 500
+  commandTimeout: STORE_TIMEOUT
 }
 
 type Client = Redis | Cluster
