@@ -26,10 +26,10 @@ export interface Claims {
 const SID = /^[A-Za-z0-9_-]{22,64}$/
 const KID = /^[A-Za-z0-9._-]{1,64}$/
 
-export function parseClaims (plaintext: Buffer, aud: string, now: number): Claims | RejectReason {
+export function parseClaims (plaintext: string, aud: string, now: number): Claims | RejectReason {
   let claims: unknown
   try {
-    claims = JSON.parse(plaintext.toString('utf8'))
+    claims = JSON.parse(plaintext)
   } catch {
     return 'payload'
   }

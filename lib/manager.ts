@@ -3,11 +3,11 @@
 import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { FastifyBaseLogger } from 'fastify'
-import { Codec, type Opened, type RejectReason } from './codec.js'
+import { Codec, type RejectReason } from './codec.js'
 import { parseClaims, serializeClaims, isRecord, type Claims, type SessionRecord } from './claims.js'
 import { cookieWriter, type CookieWriter } from './cookie.js'
 import { errors } from './errors.js'
-import { KeyRing } from './keys/keyring.js'
+import { KeyRing, type KeyEntry } from './keys/keyring.js'
 import { parseKeySet, type RawKey } from './keys/parse.js'
 import type { KeyRefresher } from './keys/refresher.js'
 import { Metrics } from './metrics.js'
@@ -19,6 +19,13 @@ const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 
 /** Stands for "two cookies of the session's name in one request". */
 export const DUPLICATE = Symbol('duplicate session cookie')
+
+/** An authentic token's plaintext and key; `token` is set when it was just decrypted. */
+interface Known {
+  plaintext: string
+  entry: KeyEntry
+  token?: string
+}
 
 interface Rendered {
   plaintext: string
@@ -35,9 +42,11 @@ export class SessionManager {
   readonly #aud: string
   readonly #writer: CookieWriter
   readonly #affinityWriter: CookieWriter | undefined
-  // Tokens that already authenticated once, exact string match, to their plaintext. Expiry and
-  // context are still checked on every use; a key-set change empties it.
-  readonly #opened: LRUCache<string, Opened> | undefined
+  // Tokens known to be authentic, exact string match, to their plaintext: tokens this instance
+  // sealed (the browser sends them back next) and tokens it opened that stay the browser's cookie.
+  // A token replaced in the same response is not kept. Expiry and context are still checked on
+  // every use; a key-set change empties it.
+  readonly #opened: LRUCache<string, Known> | undefined
   /** The largest cookie value we could have produced: anything longer is refused unread. */
   readonly maxTokenLength: number
   /** Present when a store is configured. */
@@ -64,7 +73,7 @@ export class SessionManager {
     this.#affinityWriter = config.affinityCookie === undefined ? undefined : cookieWriter(config.affinityCookie, config.cookie)
     this.maxTokenLength = config.maxCookieSize - config.cookieName.length - 1
     this.#opened = config.cacheMax > 0
-      ? new LRUCache<string, Opened>({
+      ? new LRUCache<string, Known>({
         max: config.cacheMax,
         maxSize: 64 * 1024 * 1024,
         sizeCalculation: (value, key) => key.length + value.plaintext.length + 64
@@ -94,19 +103,26 @@ export class SessionManager {
   }
 
   /** Authenticates and checks a token. Never throws on untrusted input. */
-  openClaims (token: string): { claims: Claims, opened: Opened } | RejectReason {
+  openClaims (token: string): { claims: Claims, opened: Known } | RejectReason {
     let opened = this.#opened?.get(token)
     if (opened !== undefined) {
       this.metrics.cacheHits++
     } else {
       const result = this.codec.open(token, this.maxTokenLength)
       if (typeof result === 'string') return result
-      opened = result
-      this.#opened?.set(token, opened)
+      opened = { plaintext: result.plaintext.toString('utf8'), entry: result.entry, token }
     }
     const claims = parseClaims(opened.plaintext, this.#aud, this.lifetime.now())
     if (typeof claims === 'string') return claims
     return { claims, opened }
+  }
+
+  /** After a response: the token the browser keeps is worth remembering. */
+  #remember (session: Session): void {
+    const known = session.source as Known | undefined
+    if (known?.token !== undefined && this.#opened !== undefined) {
+      this.#opened.set(known.token, { plaintext: known.plaintext, entry: known.entry })
+    }
   }
 
   /**
@@ -159,7 +175,7 @@ export class SessionManager {
     }
   }
 
-  async #loadStored (claims: Claims, opened: Opened, storage: Storage, log: FastifyBaseLogger): Promise<Session> {
+  async #loadStored (claims: Claims, opened: Known, storage: Storage, log: FastifyBaseLogger): Promise<Session> {
     const needsStore = claims.ref !== undefined || this.config.revocation
     if (!needsStore) return this.#accept(claims, opened)
     // Sessions from before the store was configured have no skid: nothing of theirs is stored.
@@ -186,8 +202,10 @@ export class SessionManager {
     return session
   }
 
-  #accept (claims: Claims, opened: Opened, data?: SessionRecord): Session {
+  #accept (claims: Claims, opened: Known, data?: SessionRecord): Session {
     const session = new Session(this.lifetime, claims, data).markLoaded()
+    // Freshly decrypted (not from the cache): remember it if the browser keeps this token.
+    if (opened.token !== undefined) session.source = opened
     this.metrics.opened++
     this.metrics.decrypted[opened.entry.kid]!++
     if (opened.entry !== this.codec.ring.current) session.rotated = true
@@ -205,7 +223,10 @@ export class SessionManager {
    */
   commit (session: Session, https: boolean, log: FastifyBaseLogger): string | undefined {
     if (session.deleted) return this.#writer.clear(https, session.cookieOptions)
-    if (!session.needsSeal(this.config.rolling)) return undefined
+    if (!session.needsSeal(this.config.rolling)) {
+      this.#remember(session)
+      return undefined
+    }
     if (session.rotated) this.metrics.rotated++
     const cookie = this.#render(session, { dat: session.data() as SessionRecord }, https)
     if (cookie.length > this.config.maxCookieSize) this.#tooLarge(cookie.length, log)
@@ -224,7 +245,10 @@ export class SessionManager {
     if (session.deleted) return this.#writer.clear(https, session.cookieOptions)
     // Its data could not be loaded, so it cannot have changed: the browser keeps its cookie.
     if (session.unavailable !== undefined) return undefined
-    if (!session.needsSeal(this.config.rolling)) return undefined
+    if (!session.needsSeal(this.config.rolling)) {
+      this.#remember(session)
+      return undefined
+    }
     if (session.rotated) this.metrics.rotated++
     session.storeKid ??= this.codec.ring.current.kid
     const data = session.data() as SessionRecord
@@ -289,7 +313,11 @@ export class SessionManager {
   }
 
   #seal (rendered: Rendered, session: Session, https: boolean): string {
-    return this.#writer.serialize(this.codec.seal(rendered.plaintext), rendered.maxAge, https, session.cookieOptions)
+    const entry = this.codec.ring.current
+    const token = this.codec.seal(rendered.plaintext, entry)
+    // The browser sends this token back on its next request: knowing it saves that decryption.
+    this.#opened?.set(token, { plaintext: rendered.plaintext, entry })
+    return this.#writer.serialize(token, rendered.maxAge, https, session.cookieOptions)
   }
 
   sealClaims (claims: Claims): string {

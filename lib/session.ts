@@ -45,6 +45,8 @@ export class Session<T extends object = SessionRecord> {
   storeKid: string | undefined
   changed = false
   deleted = false
+  /** @internal The freshly decrypted token this session came from, for the manager's cache. */
+  source: unknown
   /** Opened with a decrypt-only key: re-seal with the current key on this response. */
   rotated = false
   #touched = false

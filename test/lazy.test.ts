@@ -63,3 +63,17 @@ t.test('a write sends Set-Cookie and leaves other cookies alone', async (t) => {
   t.ok(sessionCookie(res))
   t.ok(sessionCookie(res, 'theme'))
 })
+
+t.test('a token this instance sealed opens from the cache; a replaced token is not kept', async (t) => {
+  const { app } = await build(t)
+  const manager = engine(app)
+  const first = sessionCookie(await app.inject({ method: 'POST', url: '/incr' }))!.value
+  const second = await app.inject({ method: 'POST', url: '/incr', cookies: { session: first } })
+  t.same(second.json(), { n: 2 })
+  t.equal(manager.metrics.cacheHits, 1, 'no decryption for the cookie this instance just sealed')
+  // A foreign (jose-made) token that the response replaces is decrypted, used, and not cached.
+  const foreign = await joseToken(KEY1, { dat: { n: 10 } })
+  await app.inject({ method: 'POST', url: '/incr', cookies: { session: foreign } })
+  await app.inject({ method: 'POST', url: '/incr', cookies: { session: foreign } })
+  t.equal(manager.metrics.cacheHits, 1, 'the replaced token was decrypted both times')
+})
