@@ -1,7 +1,7 @@
 // Only the work that is needed: no decryption for routes that never touch the session, and no
 // Set-Cookie unless something changed.
 import t from 'tap'
-import { build, sessionCookie, KEY1 } from './helpers/app.js'
+import { build, sessionCookie, engine, KEY1 } from './helpers/app.js'
 import { joseToken } from './helpers/jose.js'
 
 t.test('a route that never reads request.session decrypts nothing', async (t) => {
