@@ -4,7 +4,7 @@
 // so the store and the token cache are driven to their bounds; a third carry a session large
 // enough to be offloaded. The run fails if RSS ever exceeds the bound documented in RESULTS.md.
 //
-//   npm run build && node benchmarks/soak-1m.js [--requests 1000000] [--bound-mb 400]
+//   npm run build && node benchmarks/soak-1m.js [--requests 1000000] [--bound-mb 512]
 //
 // Only 127.0.0.1; the run is bounded by --requests and by a wall-clock limit.
 
@@ -36,7 +36,7 @@ async function child () {
 }
 
 async function main () {
-  const { values } = parseArgs({ options: { requests: { type: 'string', default: '1000000' }, 'bound-mb': { type: 'string', default: '400' } } })
+  const { values } = parseArgs({ options: { requests: { type: 'string', default: '1000000' }, 'bound-mb': { type: 'string', default: '512' } } })
   const amount = Number(values.requests)
   const boundMb = Number(values['bound-mb'])
   const proc = fork(__filename, ['--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
