@@ -253,20 +253,21 @@ export class SessionManager {
     session.storeKid ??= this.codec.ring.current.kid
     const data = session.data() as SessionRecord
     const inCookie = this.#render(session, { dat: data }, https)
-    const key = storage.keyOf(session.id, session.storeKid)!
+    // The store key (an HMAC) is computed only when the store is touched: a session that fits in
+    // its cookie and never left it costs nothing more than without a store.
     if (inCookie.length <= this.config.maxCookieSize) {
       if (session.storedVersion > 0) {
-        // Back under the line: the cookie holds the data again and the stored copy must go. The
-        // response does not wait on this delete's success: the cookie no longer points at it and
-        // the entry expires with the session anyway.
+        // Back under the line: the cookie holds the data again and the stored copy must go. A
+        // failed delete does not fail the response: the cookie no longer points at the entry and
+        // it expires with the session anyway.
         this.metrics.returnedToCookie++
-        await storage.remove(key).catch((err) => log.warn({ session: this.config.sessionName, err }, 'could not delete an offloaded session that returned to its cookie'))
+        await storage.remove(storage.keyOf(session.id, session.storeKid)!).catch((err) => log.warn({ session: this.config.sessionName, err }, 'could not delete an offloaded session that returned to its cookie'))
       }
       return this.#seal(inCookie, session, https)
     }
     const version = session.storedVersion + 1
     const ttl = Math.max(1, session.remaining())
-    if (!await storage.write(key, session.id, version, session.storedVersion, data, ttl)) {
+    if (!await storage.write(storage.keyOf(session.id, session.storeKid)!, session.id, version, session.storedVersion, data, ttl)) {
       log.info({ session: this.config.sessionName }, 'offloaded session changed or ended by another request; this change was refused')
       throw new errors.FST_ENCSESS_STORE_CONFLICT()
     }

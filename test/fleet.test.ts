@@ -21,6 +21,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { generateKey, type GeneratedKey } from '../lib/keys/generate.js'
 import { freePort, redisCommand, startCluster, type RedisServer } from './helpers/redis.js'
+import { Jar, nextMessage } from './helpers/processes.js'
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'fleet-app.js')
 if (!fs.existsSync(path.join(__dirname, '..', 'dist', 'lib', 'index.js'))) {
@@ -231,29 +232,7 @@ class Instance {
 
   /** The next IPC message matching `accept`; rejects on timeout or if the process exits first. */
   waitFor (accept: (m: Message) => boolean, what: string, ms = 5000): Promise<Message> {
-    const child = this.child
-    return new Promise((resolve, reject) => {
-      const cleanup = (): void => {
-        clearTimeout(timer)
-        child.off('message', onMessage)
-        child.off('exit', onExit)
-      }
-      const onMessage = (m: Message): void => {
-        if (!accept(m)) return
-        cleanup()
-        resolve(m)
-      }
-      const onExit = (code: number | null): void => {
-        cleanup()
-        reject(new Error(`${this.name} exited (${code}) while waiting for ${what}:\n${this.output}`))
-      }
-      const timer = setTimeout(() => {
-        cleanup()
-        reject(new Error(`${this.name}: no ${what} within ${ms} ms:\n${this.output}`))
-      }, ms)
-      child.on('message', onMessage)
-      child.once('exit', onExit)
-    })
+    return nextMessage<Message>(this.child, accept, what, ms, () => ({ name: this.name, output: this.output }))
   }
 
   /** Replaces the key file atomically (write beside, rename) and waits for the instance to apply it. */
@@ -289,23 +268,6 @@ function entries (keys: readonly GeneratedKey[]): string {
 const agent = new Agent({ keepAlive: true, maxSockets: 64 })
 t.teardown(() => agent.destroy())
 
-class Jar {
-  readonly cookies = new Map<string, string>()
-
-  header (): string | undefined {
-    return this.cookies.size === 0 ? undefined : [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
-  }
-
-  update (headers: IncomingHttpHeaders): void {
-    for (const raw of headers['set-cookie'] ?? []) {
-      const [pair, ...attrs] = raw.split(';').map((s) => s.trim())
-      const eq = pair!.indexOf('=')
-      const name = pair!.slice(0, eq)
-      if (attrs.some((a) => /^max-age=0$/i.test(a))) this.cookies.delete(name)
-      else this.cookies.set(name, pair!.slice(eq + 1))
-    }
-  }
-}
 
 interface Reply { status: number, body: any, headers: IncomingHttpHeaders }
 

@@ -7,19 +7,8 @@ import { once } from 'node:events'
 import { mkdtempSync, writeFileSync, symlinkSync, renameSync, mkdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { build, engine, sessionCookie, plugin, KEY1, KEY2, generateKey } from './helpers/app.js'
+import { build, engine, sessionCookie, plugin, KEY1, KEY2, generateKey, within } from './helpers/app.js'
 import { envKeys, fileKeys } from '../lib/keys/providers.js'
-
-// The file watcher does not keep the process alive (an app must not hang on it), so while a test
-// waits for its event, a deadline timer does; it also bounds the wait.
-async function within<T> (promise: Promise<T>, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([promise, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`no event within ${ms} ms`)), ms) })])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 function tempDir (t: { teardown: (fn: () => void) => void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'fes-keys-'))

@@ -10,7 +10,7 @@ import { execFileSync, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { KMSClient } from '@aws-sdk/client-kms'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
-import { build, engine, sessionCookie, plugin } from './helpers/app.js'
+import { build, engine, sessionCookie, plugin, within } from './helpers/app.js'
 import { fakeKms, type FakeKms, type KmsFault } from './helpers/fake-kms.js'
 import { kmsKeys, loadKmsCommands, type KmsKeysOptions } from '../lib/keys/kms.js'
 import { main } from '../lib/cli.js'
@@ -81,15 +81,6 @@ async function buildObserved (t: Parameters<typeof build>[0], options: Record<st
   const built = await build(t, options)
   observed.push(built)
   return built
-}
-
-async function within<T> (promise: Promise<T>, ms = 5000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    return await Promise.race([promise, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`no event within ${ms} ms`)), ms) })])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 const kidOf = (cookie: string): string => JSON.parse(Buffer.from(cookie.split('.')[0]!, 'base64url').toString()).kid

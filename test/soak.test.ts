@@ -27,6 +27,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { generateKey } from '../lib/keys/generate.js'
 import { redisCommand, startRedis } from './helpers/redis.js'
+import { Jar, nextMessage } from './helpers/processes.js'
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'fleet-app.js')
 if (!fs.existsSync(path.join(__dirname, '..', 'dist', 'lib', 'index.js'))) {
@@ -102,23 +103,6 @@ if ((SECONDS - WARMUP_MAX_S) * 1000 / SAMPLE_MS < 6) {
 
 // ---- HTTP, one keep-alive agent per app, a cookie jar per virtual user ------------------------
 
-class Jar {
-  readonly cookies = new Map<string, string>()
-
-  header (): string | undefined {
-    return this.cookies.size === 0 ? undefined : [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
-  }
-
-  update (headers: IncomingHttpHeaders): void {
-    for (const raw of headers['set-cookie'] ?? []) {
-      const [pair, ...attrs] = raw.split(';').map((s) => s.trim())
-      const eq = pair!.indexOf('=')
-      const name = pair!.slice(0, eq)
-      if (attrs.some((a) => /^max-age=0$/i.test(a))) this.cookies.delete(name)
-      else this.cookies.set(name, pair!.slice(eq + 1))
-    }
-  }
-}
 
 interface Reply { status: number, body: any }
 
@@ -185,28 +169,7 @@ class App {
 
   /** The next IPC message `accept` takes; rejects on timeout or if the process exits first. */
   message<T> (accept: (m: any) => boolean, what: string, ms: number): Promise<T> {
-    return new Promise((resolve, reject) => {
-      const cleanup = (): void => {
-        clearTimeout(timer)
-        this.child.off('message', onMessage)
-        this.child.off('exit', onExit)
-      }
-      const onMessage = (m: unknown): void => {
-        if (!accept(m)) return
-        cleanup()
-        resolve(m as T)
-      }
-      const onExit = (code: number | null): void => {
-        cleanup()
-        reject(new Error(`${this.name} exited (${code}) while waiting for ${what}:\n${this.output}`))
-      }
-      const timer = setTimeout(() => {
-        cleanup()
-        reject(new Error(`${this.name}: no ${what} within ${ms} ms:\n${this.output}`))
-      }, ms)
-      this.child.on('message', onMessage)
-      this.child.once('exit', onExit)
-    })
+    return nextMessage<T>(this.child, accept, what, ms, () => ({ name: this.name, output: this.output }))
   }
 
   async started (): Promise<void> {

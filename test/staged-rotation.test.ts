@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKey, type GeneratedKey } from '../lib/keys/generate.js'
 import type { MetricsSnapshot } from '../lib/metrics.js'
+import { nextMessage } from './helpers/processes.js'
 
 const FIXTURE = join(__dirname, 'fixtures', 'rotation-app.js')
 if (!existsSync(join(__dirname, '..', 'dist', 'lib', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` before this test')
@@ -49,28 +50,7 @@ class Instance {
 
   /** The next IPC message matching `accept`; rejects on timeout or if the process exits first. */
   waitFor (accept: (m: Message) => boolean, what: string, ms = 5000): Promise<Message> {
-    return new Promise((resolve, reject) => {
-      const cleanup = (): void => {
-        clearTimeout(timer)
-        this.child.off('message', onMessage)
-        this.child.off('exit', onExit)
-      }
-      const onMessage = (m: Message): void => {
-        if (!accept(m)) return
-        cleanup()
-        resolve(m)
-      }
-      const onExit = (code: number | null): void => {
-        cleanup()
-        reject(new Error(`${this.name} exited (${code}) while waiting for ${what}:\n${this.output}`))
-      }
-      const timer = setTimeout(() => {
-        cleanup()
-        reject(new Error(`${this.name}: no ${what} within ${ms} ms:\n${this.output}`))
-      }, ms)
-      this.child.on('message', onMessage)
-      this.child.once('exit', onExit)
-    })
+    return nextMessage<Message>(this.child, accept, what, ms, () => ({ name: this.name, output: this.output }))
   }
 
   async started (): Promise<void> {

@@ -96,3 +96,16 @@ export function withoutMaxAge (attrs: Record<string, string | true>): Record<str
   const { 'Max-Age': _maxAge, ...rest } = attrs
   return rest
 }
+
+/**
+ * Waits for `promise` at most `ms`. Some events (a file watch) do not keep the process alive, so
+ * while a test waits for one, this deadline timer does; it also bounds the wait.
+ */
+export async function within<T> (promise: Promise<T>, ms = 5000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([promise, new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`no event within ${ms} ms`)), ms) })])
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,55 @@
+// Shared by the tests that run app processes (fleet, soak, staged rotation): waiting for one IPC
+// message with a deadline, and a browser-like cookie jar for clients talking to them over HTTP.
+import type { ChildProcess } from 'node:child_process'
+import type { IncomingHttpHeaders } from 'node:http'
+
+/**
+ * The next IPC message from `child` that `accept` takes. Rejects if the process exits first or
+ * nothing arrives within `ms`; `describe` names the process and returns its recent output for the
+ * error message.
+ */
+export function nextMessage<T> (child: ChildProcess, accept: (m: any) => boolean, what: string, ms: number, describe: () => { name: string, output: string }): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const cleanup = (): void => {
+      clearTimeout(timer)
+      child.off('message', onMessage)
+      child.off('exit', onExit)
+    }
+    const onMessage = (m: unknown): void => {
+      if (!accept(m)) return
+      cleanup()
+      resolve(m as T)
+    }
+    const onExit = (code: number | null): void => {
+      cleanup()
+      const { name, output } = describe()
+      reject(new Error(`${name} exited (${code}) while waiting for ${what}:\n${output}`))
+    }
+    const timer = setTimeout(() => {
+      cleanup()
+      const { name, output } = describe()
+      reject(new Error(`${name}: no ${what} within ${ms} ms:\n${output}`))
+    }, ms)
+    child.on('message', onMessage)
+    child.once('exit', onExit)
+  })
+}
+
+/** Cookies as a browser keeps them: set by Set-Cookie, removed by Max-Age=0. */
+export class Jar {
+  readonly cookies = new Map<string, string>()
+
+  header (): string | undefined {
+    return this.cookies.size === 0 ? undefined : [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
+  }
+
+  update (headers: IncomingHttpHeaders): void {
+    for (const raw of headers['set-cookie'] ?? []) {
+      const [pair, ...attrs] = raw.split(';').map((s) => s.trim())
+      const eq = pair!.indexOf('=')
+      const name = pair!.slice(0, eq)
+      if (attrs.some((a) => /^max-age=0$/i.test(a))) this.cookies.delete(name)
+      else this.cookies.set(name, pair!.slice(eq + 1))
+    }
+  }
+}
