@@ -11,7 +11,7 @@
 // round 2, each round starting at a different configuration) so slow drift in the machine, such
 // as thermal throttling, is spread over all of them instead of landing on whichever ran last.
 
-const { fork, spawn } = require('node:child_process')
+const { execFileSync, fork, spawn } = require('node:child_process')
 const fs = require('node:fs')
 const http = require('node:http')
 const net = require('node:net')
@@ -36,6 +36,7 @@ const HELP = `usage: node benchmarks/run.js [options]
   --connections <n>  concurrent keep-alive connections, one session each (default 10)
   --only <text>      only configurations whose name contains <text> (comma-separated list
                      allowed); "bare" always runs, since every ratio is relative to it
+  --no-pin           do not pin servers (and redis-server) to CPU 0 and the load generator to CPU 1
   --help             this text
 configurations: ${CONFIGS.map((c) => c.name).join(', ')}`
 
@@ -50,6 +51,7 @@ function options () {
       rounds: { type: 'string', default: '3' },
       connections: { type: 'string', default: '10' },
       only: { type: 'string' },
+      'no-pin': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
     }
   })
@@ -62,7 +64,8 @@ function options () {
     warmup: number('warmup', values.warmup, 0, 60),
     rounds: Math.floor(number('rounds', values.rounds, 1, 100)),
     connections: Math.floor(number('connections', values.connections, 1, 1000)),
-    only: values.only === undefined ? undefined : values.only.split(',').map((s) => s.trim()).filter(Boolean)
+    only: values.only === undefined ? undefined : values.only.split(',').map((s) => s.trim()).filter(Boolean),
+    pin: !values['no-pin']
   }
   return opts
 }
@@ -117,6 +120,26 @@ function waitExit (child, ms) {
   })
 }
 
+// ---------------------------------------------------------------------------------------------
+// CPU pinning. Left to the scheduler, the load generator and the server keep landing on the same
+// core of a 2-core machine, and req/s swings by half from one round to the next. Pinned, the
+// server (with redis-server, when there is one) owns CPU 0 and the load generator CPU 1, so a
+// configuration's req/s is what its server can do on one core.
+
+let pinning = { server: [], redis: [], note: 'not pinned' }
+
+function setUpPinning (wanted) {
+  if (!wanted) return { server: [], redis: [], note: 'not pinned (--no-pin)' }
+  if (os.cpus().length < 2) return { server: [], redis: [], note: 'not pinned (fewer than 2 CPUs)' }
+  try {
+    // -a: every thread of this process, libuv's and V8's included.
+    execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' })
+  } catch {
+    return { server: [], redis: [], note: 'not pinned (taskset from util-linux is not available)' }
+  }
+  return { server: ['taskset', '-c', '0'], redis: ['taskset', '-c', '0'], note: 'servers and redis-server on CPU 0, load generator on CPU 1' }
+}
+
 /** A port nobody listens on right now. Another process could take it before us; callers retry. */
 function freePort () {
   return new Promise((resolve, reject) => {
@@ -146,7 +169,8 @@ async function startRedis () {
 
 function spawnRedis (port) {
   return new Promise((resolve, reject) => {
-    const child = track(spawn('redis-server', [
+    const [command, ...prefix] = [...pinning.redis, 'redis-server']
+    const child = track(spawn(command, [...prefix,
       '--port', String(port),
       '--bind', '127.0.0.1',
       '--save', '',
@@ -182,7 +206,10 @@ function spawnRedis (port) {
 /** Forks server.js for one configuration and payload; resolves with its port and a stop(). */
 function startServer (config, payload, redisPort) {
   return new Promise((resolve, reject) => {
+    // Pinned, fork runs `taskset -c 0 node server.js ...`; taskset execs node, which inherits the IPC channel.
+    const pin = pinning.server.length > 0 ? { execPath: pinning.server[0], execArgv: [...pinning.server.slice(1), process.execPath] } : {}
     const child = track(fork(SERVER, [config, payload], {
+      ...pin,
       env: { ...process.env, BENCH_REDIS_PORT: redisPort === undefined ? '' : String(redisPort) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc']
     }))
@@ -202,6 +229,23 @@ function startServer (config, payload, redisPort) {
       child.removeListener('exit', onExit)
       resolve({
         port: msg.port,
+        /** The server's CPU time (µs, user + system) and requests served so far. */
+        cpu () {
+          return new Promise((resolve, reject) => {
+            const onMessage = (m) => {
+              if (m?.type !== 'cpu') return
+              child.removeListener('message', onMessage)
+              clearTimeout(timer)
+              resolve({ micros: m.usage.user + m.usage.system, served: m.served })
+            }
+            const timer = setTimeout(() => {
+              child.removeListener('message', onMessage)
+              reject(new Error('server did not report its CPU time within 5 s'))
+            }, 5000)
+            child.on('message', onMessage)
+            child.send({ type: 'cpu' })
+          })
+        },
         stop () {
           if (child.connected) child.send({ type: 'stop' })
           return waitExit(child, 6000)
@@ -408,7 +452,11 @@ async function runJob (job, opts, redisPort, samples, failures) {
         await load(server.port, route, await seed(server.port, opts.connections, bytes, session), opts.warmup, opts.connections)
       }
       const jars = await seed(server.port, opts.connections, bytes, session)
+      const before = await server.cpu()
+      const clientBefore = process.cpuUsage()
       const { result, latencies, counts } = await load(server.port, route, jars, opts.duration, opts.connections)
+      const clientUsed = process.cpuUsage(clientBefore)
+      const after = await server.cpu()
       latencies.sort((a, b) => a - b)
       const key = `${config.name}|${route}|${payload}`
       if (!samples.has(key)) samples.set(key, [])
@@ -417,7 +465,11 @@ async function runJob (job, opts, redisPort, samples, failures) {
         p50: percentile(latencies, 50),
         p99: percentile(latencies, 99),
         bad: result.non2xx + result.errors + result.timeouts,
-        cookieShare: counts.responses > 0 ? counts.withCookie / counts.responses : 0
+        cookieShare: counts.responses > 0 ? counts.withCookie / counts.responses : 0,
+        // Server CPU per request, and how busy the load generator was: near 100 % it, not the
+        // server, may be what limits req/s, and the req/s ratios of the fast configurations shrink.
+        cpu: after.served > before.served ? (after.micros - before.micros) / (after.served - before.served) : NaN,
+        clientBusy: (clientUsed.user + clientUsed.system) / 1e6 / result.duration
       })
     }
   } catch (err) {
@@ -433,10 +485,12 @@ async function runJob (job, opts, redisPort, samples, failures) {
 
 function table (jobs, skipped, samples, failures, opts) {
   const fmt = (n, digits) => Number.isFinite(n) ? n.toFixed(digits) : '–'
-  const bare = new Map(ROUTES.map((r) => [r, median((samples.get(`bare|${r}|-`) ?? []).map((s) => s.rps))]))
+  const bareOf = (field) => new Map(ROUTES.map((r) => [r, median((samples.get(`bare|${r}|-`) ?? []).map((s) => s[field]))]))
+  const bare = bareOf('rps')
+  const bareCpu = bareOf('cpu')
   const lines = [
-    '| config | route | payload | req/s | p50 ms | p99 ms | vs bare | spread | Set-Cookie | notes |',
-    '|---|---|---|--:|--:|--:|--:|--:|--:|---|'
+    '| config | route | payload | req/s | p50 ms | p99 ms | vs bare | spread | CPU µs/req | vs bare (CPU) | client busy | Set-Cookie | notes |',
+    '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|'
   ]
   for (const job of jobs) {
     const failed = failures.get(`${job.config.name}|${job.payload}`)
@@ -450,13 +504,15 @@ function table (jobs, skipped, samples, failures, opts) {
       if (failed) notes.push(`failed: ${failed}`)
       const bad = runs.reduce((sum, s) => sum + s.bad, 0)
       if (bad > 0) notes.push(`${bad} non-2xx/errors`)
+      const cpu = median(runs.map((s) => s.cpu))
       lines.push(`| ${job.config.label} | ${route} | ${job.payload} | ${fmt(rps, 0)} | ${fmt(median(runs.map((s) => s.p50)), 2)} | ` +
         `${fmt(median(runs.map((s) => s.p99)), 2)} | ${fmt(rps / bare.get(route), 2)} | ` +
         `${Number.isFinite(spread) ? `${(spread * 100).toFixed(0)}%` : '–'} | ` +
+        `${fmt(cpu, 1)} | ${fmt(bareCpu.get(route) / cpu, 2)} | ${fmt(median(runs.map((s) => s.clientBusy)) * 100, 0)}% | ` +
         `${runs.length > 0 ? `${(median(runs.map((s) => s.cookieShare)) * 100).toFixed(0)}%` : '–'} | ${notes.join('; ')} |`)
     }
   }
-  for (const { config, why } of skipped) lines.push(`| ${config.label} | – | – | – | – | – | – | – | – | ${why} |`)
+  for (const { config, why } of skipped) lines.push(`| ${config.label} | – | – | – | – | – | – | – | – | – | – | – | ${why} |`)
   return lines.join('\n')
 }
 
@@ -464,6 +520,7 @@ function table (jobs, skipped, samples, failures, opts) {
 
 async function main () {
   const opts = options()
+  pinning = setUpPinning(opts.pin)
   const { jobs, skipped } = plan(opts.only)
   const measurements = jobs.reduce((n, j) => n + j.routes.length, 0)
   const estimate = opts.rounds * (jobs.length * STARTUP_SECONDS + measurements * (opts.duration + opts.warmup))
@@ -502,10 +559,14 @@ async function main () {
     '',
     `${new Date().toISOString()} · Node ${process.version} · ${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.cpus().length} · ` +
       `${opts.connections} connections · ${opts.duration} s per measurement (+${opts.warmup} s warm-up) · ` +
-      `median of ${opts.rounds} rounds · total ${(seconds / 60).toFixed(1)} min · load average at start ${load1.toFixed(2)}`,
+      `median of ${opts.rounds} rounds · total ${(seconds / 60).toFixed(1)} min · load average at start ${load1.toFixed(2)} · ${pinning.note}`,
     '',
     `Session payload: one string field of the given size. "/" is measured with the ${ROOT_PAYLOAD} session only. ` +
       '"vs bare": req/s relative to bare Fastify on the same route in this run. "spread": (max − min) / median of req/s over rounds. ' +
+      '"CPU µs/req": the server process\'s CPU time (user + system) per request served while measured; ' +
+      '"vs bare (CPU)": bare Fastify\'s CPU µs/req on the same route divided by this one, the throughput ratio ' +
+      'a server-bound deployment would see, and far steadier than req/s on a shared machine. "client busy": ' +
+      'CPU share of the load generator; near 100 % the client, not the server, limits req/s. ' +
       '"Set-Cookie": share of responses carrying one.',
     ''
   ].join('\n')

@@ -197,6 +197,11 @@ async function main () {
   addRoutes(app, session, 'x'.repeat(PAYLOADS[payloadName] ?? 0))
   if (close) app.addHook('onClose', async () => { await close() })
   await app.listen({ host: '127.0.0.1', port: 0 })
+  // Requests served, so run.js can divide this process's CPU time by them: CPU µs per request is the
+  // server's own cost, which (unlike req/s) does not depend on how the OS shares the cores with the
+  // load generator. A 'request' listener costs every configuration the same.
+  let served = 0
+  app.server.on('request', () => { served++ })
 
   let stopping = false
   const stop = () => {
@@ -207,7 +212,10 @@ async function main () {
     setTimeout(() => process.exit(1), 5000).unref()
     app.close().then(() => process.exit(0), () => process.exit(1))
   }
-  process.on('message', (msg) => { if (msg?.type === 'stop') stop() })
+  process.on('message', (msg) => {
+    if (msg?.type === 'stop') stop()
+    if (msg?.type === 'cpu') process.send({ type: 'cpu', usage: process.cpuUsage(), served })
+  })
   process.on('disconnect', stop)
   process.send({ type: 'ready', port: app.server.address().port })
 }
