@@ -10,6 +10,11 @@ type Slot = Record<symbol, Session | null>
 type Done = (err: Error | null, payload?: unknown) => void
 type RequestDone = (err?: Error) => void
 
+// Sessions handed to routes with `config: { encryptedSession: false }`: never loaded, never saved.
+// Remembered here so the onSend hook need not look at the route again (request.routeOptions builds
+// a new object on every access).
+const detached = new WeakSet<Session>()
+
 /** Seconds a client is told to wait after a store failure. */
 const RETRY_AFTER = '1'
 
@@ -39,7 +44,13 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
       const slot = this as unknown as Slot
       const current = slot[kSession]
       if (current != null) return current
-      const session = skipped(this) ? new Session(manager.lifetime) : manager.load(cookieOf(this), this.log)
+      let session: Session
+      if (skipped(this)) {
+        session = new Session(manager.lifetime)
+        detached.add(session)
+      } else {
+        session = manager.load(cookieOf(this), this.log)
+      }
       slot[kSession] = session
       return session
     }
@@ -83,7 +94,7 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
 
     fastify.addHook('onSend', function saveSession (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: Done) {
       const session = (request as unknown as Slot)[kSession]
-      if (session == null || skipped(request)) {
+      if (session == null || detached.has(session)) {
         done(null, payload)
         return
       }
@@ -98,7 +109,7 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
 
   fastify.addHook('onSend', function saveSession (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: Done) {
     const session = (request as unknown as Slot)[kSession]
-    if (session == null || skipped(request)) {
+    if (session == null || detached.has(session)) {
       done(null, payload)
       return
     }

@@ -1,7 +1,6 @@
 // One registration's engine: turns a cookie value into a Session and a Session back into a
 // Set-Cookie value. It holds everything per registration (keys, cache, counters), never globally.
 import { createHash } from 'node:crypto'
-import { LRUCache } from 'lru-cache'
 import type { FastifyBaseLogger } from 'fastify'
 import { Codec, type RejectReason } from './codec.js'
 import { parseClaims, serializeClaims, isRecord, type Claims, type SessionRecord } from './claims.js'
@@ -13,6 +12,7 @@ import type { KeyRefresher } from './keys/refresher.js'
 import { Metrics } from './metrics.js'
 import { Session, type Lifetime } from './session.js'
 import { Storage } from './storage.js'
+import { TokenCache } from './token-cache.js'
 import type { Config } from './options.js'
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000)
@@ -25,6 +25,29 @@ interface Known {
   plaintext: string
   entry: KeyEntry
   token?: string
+  /**
+   * In the cache only: the plaintext's claims, parsed and checked on the token's first reuse. Their
+   * data is shared by every later request with this token and never changed (see Session).
+   */
+  claims?: Claims
+}
+
+/** A cache entry: the exact token it stands for, and what it was found to hold. */
+interface Cached extends Known {
+  exact: string
+}
+
+// The cache is keyed by a token's last 22 characters, its GCM tag (unique per token, like the
+// random IV that produced it): hashing a 4 KB token for every Map lookup and insert cost more than
+// the lookup saved. A hit still requires the whole token to be identical.
+const TAG_LENGTH = 22
+const cacheKey = (token: string): string => token.slice(-TAG_LENGTH)
+
+/** A token that passed every check: its claims, where they came from, and whether they are the cache's. */
+interface Authentic {
+  claims: Claims
+  opened: Known
+  shared: boolean
 }
 
 interface Rendered {
@@ -46,7 +69,7 @@ export class SessionManager {
   // sealed (the browser sends them back next) and tokens it opened that stay the browser's cookie.
   // A token replaced in the same response is not kept. Expiry and context are still checked on
   // every use; a key-set change empties it.
-  readonly #opened: LRUCache<string, Known> | undefined
+  readonly #opened: TokenCache<Cached> | undefined
   /** The largest cookie value we could have produced: anything longer is refused unread. */
   readonly maxTokenLength: number
   /** Present when a store is configured. */
@@ -72,12 +95,9 @@ export class SessionManager {
     this.#writer = cookieWriter(config.cookieName, config.cookie)
     this.#affinityWriter = config.affinityCookie === undefined ? undefined : cookieWriter(config.affinityCookie, config.cookie)
     this.maxTokenLength = config.maxCookieSize - config.cookieName.length - 1
+    // Bytes: the token, its plaintext, and as much again for the claims parsed from it on reuse.
     this.#opened = config.cacheMax > 0
-      ? new LRUCache<string, Known>({
-        max: config.cacheMax,
-        maxSize: 64 * 1024 * 1024,
-        sizeCalculation: (value, key) => key.length + value.plaintext.length + 64
-      })
+      ? new TokenCache<Cached>(config.cacheMax, 64 * 1024 * 1024, (_key, value) => value.exact.length + 2 * value.plaintext.length + 96)
       : undefined
     this.storage = config.store === undefined
       ? undefined
@@ -103,25 +123,37 @@ export class SessionManager {
   }
 
   /** Authenticates and checks a token. Never throws on untrusted input. */
-  openClaims (token: string): { claims: Claims, opened: Known } | RejectReason {
-    let opened = this.#opened?.get(token)
-    if (opened !== undefined) {
+  openClaims (token: string): Authentic | RejectReason {
+    const cached = this.#opened?.get(cacheKey(token))
+    if (cached !== undefined && cached.exact === token) {
       this.metrics.cacheHits++
-    } else {
-      const result = this.codec.open(token, this.maxTokenLength)
-      if (typeof result === 'string') return result
-      opened = { plaintext: result.plaintext.toString('utf8'), entry: result.entry, token }
+      const now = this.lifetime.now()
+      let claims = cached.claims
+      if (claims === undefined) {
+        // The audience and shape never change for a cached token; only time is checked again.
+        const parsed = parseClaims(cached.plaintext, this.#aud, now)
+        if (typeof parsed === 'string') return parsed
+        claims = cached.claims = parsed
+      } else if (now >= claims.exp) {
+        return 'expired'
+      } else if (claims.idl !== undefined && now >= claims.idl) {
+        return 'idle'
+      }
+      return { claims, opened: cached, shared: true }
     }
+    const result = this.codec.open(token, this.maxTokenLength)
+    if (typeof result === 'string') return result
+    const opened = { plaintext: result.plaintext.toString('utf8'), entry: result.entry, token }
     const claims = parseClaims(opened.plaintext, this.#aud, this.lifetime.now())
     if (typeof claims === 'string') return claims
-    return { claims, opened }
+    return { claims, opened, shared: false }
   }
 
   /** After a response: the token the browser keeps is worth remembering. */
   #remember (session: Session): void {
     const known = session.source as Known | undefined
     if (known?.token !== undefined && this.#opened !== undefined) {
-      this.#opened.set(known.token, { plaintext: known.plaintext, entry: known.entry })
+      this.#opened.set(cacheKey(known.token), { plaintext: known.plaintext, entry: known.entry, exact: known.token })
     }
   }
 
@@ -141,13 +173,12 @@ export class SessionManager {
       this.#refuse(result, log)
       return new Session(this.lifetime)
     }
-    const { claims, opened } = result
-    if (claims.dat === undefined) {
+    if (result.claims.dat === undefined) {
       // Offloaded data needs the store, which only the async loader has.
       this.#refuse('store_missing', log)
       return new Session(this.lifetime)
     }
-    return this.#accept(claims, opened)
+    return this.#accept(result)
   }
 
   /**
@@ -163,23 +194,23 @@ export class SessionManager {
       this.#refuse(result, log)
       return new Session(this.lifetime)
     }
-    const { claims, opened } = result
     try {
-      return await this.#loadStored(claims, opened, storage, log)
+      return await this.#loadStored(result, storage, log)
     } catch (err) {
       // The store failed: the request goes on, but its session data cannot be read or changed
       // (each attempt is a 503); delete() still works, so logout clears the cookie.
-      const session = this.#accept(claims, opened)
+      const session = this.#accept(result)
       session.unavailable = err as Error
       return session
     }
   }
 
-  async #loadStored (claims: Claims, opened: Known, storage: Storage, log: FastifyBaseLogger): Promise<Session> {
+  async #loadStored (result: Authentic, storage: Storage, log: FastifyBaseLogger): Promise<Session> {
+    const { claims } = result
     const needsStore = claims.ref !== undefined || this.config.revocation
-    if (!needsStore) return this.#accept(claims, opened)
+    if (!needsStore) return this.#accept(result)
     // Sessions from before the store was configured have no skid: nothing of theirs is stored.
-    if (claims.skid === undefined) return this.#accept(claims, opened)
+    if (claims.skid === undefined) return this.#accept(result)
     const key = storage.keyOf(claims.sid, claims.skid)
     if (key === undefined) {
       this.#refuse('store_invalid', log)
@@ -190,20 +221,20 @@ export class SessionManager {
         this.#refuse('revoked', log)
         return new Session(this.lifetime)
       }
-      return this.#accept(claims, opened)
+      return this.#accept(result)
     }
     const stored = await storage.read(key, claims.sid, claims.ref)
     if (typeof stored === 'string') {
       this.#refuse(stored, log)
       return new Session(this.lifetime)
     }
-    const session = this.#accept(claims, opened, stored.data)
+    const session = this.#accept(result, stored.data)
     session.storedVersion = stored.version
     return session
   }
 
-  #accept (claims: Claims, opened: Known, data?: SessionRecord): Session {
-    const session = new Session(this.lifetime, claims, data).markLoaded()
+  #accept ({ claims, opened, shared }: Authentic, data?: SessionRecord): Session {
+    const session = new Session(this.lifetime, claims, data, shared).markLoaded()
     // Freshly decrypted (not from the cache): remember it if the browser keeps this token.
     if (opened.token !== undefined) session.source = opened
     this.metrics.opened++
@@ -228,7 +259,7 @@ export class SessionManager {
       return undefined
     }
     if (session.rotated) this.metrics.rotated++
-    const cookie = this.#render(session, { dat: session.data() as SessionRecord }, https)
+    const cookie = this.#render(session, { dat: session.record }, https)
     if (cookie.length > this.config.maxCookieSize) this.#tooLarge(cookie.length, log)
     return this.#seal(cookie, session, https)
   }
@@ -251,7 +282,7 @@ export class SessionManager {
     }
     if (session.rotated) this.metrics.rotated++
     session.storeKid ??= this.codec.ring.current.kid
-    const data = session.data() as SessionRecord
+    const data = session.record
     const inCookie = this.#render(session, { dat: data }, https)
     // The store key (an HMAC) is computed only when the store is touched: a session that fits in
     // its cookie and never left it costs nothing more than without a store.
@@ -317,7 +348,7 @@ export class SessionManager {
     const entry = this.codec.ring.current
     const token = this.codec.seal(rendered.plaintext, entry)
     // The browser sends this token back on its next request: knowing it saves that decryption.
-    this.#opened?.set(token, { plaintext: rendered.plaintext, entry })
+    this.#opened?.set(cacheKey(token), { plaintext: rendered.plaintext, entry, exact: token })
     return this.#writer.serialize(token, rendered.maxAge, https, session.cookieOptions)
   }
 
@@ -346,13 +377,13 @@ export class SessionManager {
     if (!isRecord(data)) throw new TypeError('seal(data) takes a plain object')
     const session = new Session(this.lifetime)
     for (const [k, v] of Object.entries(data)) session.set(k, v)
-    return this.sealClaims(session.claims(this.#aud, { dat: session.data() as SessionRecord }))
+    return this.sealClaims(session.claims(this.#aud, { dat: session.record }))
   }
 
   /** For WebSocket upgrades and tests: the session a cookie value carries, or null if refused. */
   open (token: string): Session | null {
     const result = this.openClaims(token)
     if (typeof result === 'string' || result.claims.dat === undefined) return null
-    return this.#accept(result.claims, result.opened)
+    return this.#accept(result)
   }
 }

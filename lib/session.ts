@@ -31,6 +31,10 @@ export interface Retired {
 export class Session<T extends object = SessionRecord> {
   #id: string
   #data: SessionRecord
+  // True while #data is the token cache's parsed copy, shared by every request that sends the same
+  // cookie: primitives are read from it directly, and the first write or hand-out of anything
+  // mutable makes a private copy. A route that only reads strings and numbers copies nothing.
+  #shared = false
   #lifetime: Lifetime
   /** When the session began (claims.iat). */
   #created: number
@@ -56,7 +60,7 @@ export class Session<T extends object = SessionRecord> {
    */
   unavailable: Error | undefined
 
-  constructor (lifetime: Lifetime, claims?: Claims, data?: SessionRecord) {
+  constructor (lifetime: Lifetime, claims?: Claims, data?: SessionRecord, shared = false) {
     this.#lifetime = lifetime
     if (claims === undefined) {
       this.#id = newSessionId()
@@ -70,6 +74,7 @@ export class Session<T extends object = SessionRecord> {
     } else {
       this.#id = claims.sid
       this.#data = data ?? claims.dat ?? Object.create(null)
+      this.#shared = shared && data === undefined && claims.dat !== undefined
       this.#created = claims.iat
       this.#expires = claims.exp
       this.#idleUntil = claims.idl
@@ -97,22 +102,32 @@ export class Session<T extends object = SessionRecord> {
 
   get<K extends keyof T & string> (key: K): T[K] | undefined {
     if (this.unavailable !== undefined) throw this.unavailable
-    return (Object.hasOwn(this.#data, key) ? this.#data[key] : undefined) as T[K] | undefined
+    if (!Object.hasOwn(this.#data, key)) return undefined
+    const value = this.#data[key]
+    // An object handed out may be changed in place by the caller: it must be this request's own.
+    if (this.#shared && value !== null && typeof value === 'object') return this.#own()[key] as T[K]
+    return value as T[K]
   }
 
   set<K extends keyof T & string> (key: K, value: T[K] | undefined): void {
     if (typeof key !== 'string') throw new TypeError('session keys must be strings')
     if (this.unavailable !== undefined) throw this.unavailable
     this.#revive()
-    if (value === undefined) delete this.#data[key]
-    else this.#data[key] = value
+    const data = this.#own()
+    if (value === undefined) delete data[key]
+    else data[key] = value
     this.changed = true
   }
 
   /** The session data as a plain object. Mutating it does not mark the session changed; use set(). */
   data (): Partial<T> {
     if (this.unavailable !== undefined) throw this.unavailable
-    return this.#data as Partial<T>
+    return this.#own() as Partial<T>
+  }
+
+  /** @internal The data for serializing, without the private copy data() would make. Read-only. */
+  get record (): SessionRecord {
+    return this.#data
   }
 
   /** Ends the session: the response clears the cookie. A set() afterwards starts a fresh session. */
@@ -121,6 +136,7 @@ export class Session<T extends object = SessionRecord> {
     this.unavailable = undefined
     this.#id = newSessionId()
     this.#data = Object.create(null)
+    this.#shared = false
     this.deleted = true
     this.changed = false
   }
@@ -128,8 +144,9 @@ export class Session<T extends object = SessionRecord> {
   /** New id and new lifetime; data is dropped except the listed keys (the login-time defence against fixation). */
   regenerate (keep: readonly (keyof T & string)[] = []): void {
     if (this.unavailable !== undefined) throw this.unavailable
+    const data = this.#own()
     const kept: SessionRecord = Object.create(null)
-    for (const key of keep) if (Object.hasOwn(this.#data, key)) kept[key] = this.#data[key]
+    for (const key of keep) if (Object.hasOwn(data, key)) kept[key] = data[key]
     this.#retire()
     this.#id = newSessionId()
     this.#data = kept
@@ -207,6 +224,14 @@ export class Session<T extends object = SessionRecord> {
     this.storeKid = undefined
   }
 
+  #own (): SessionRecord {
+    if (this.#shared) {
+      this.#data = copyRecord(this.#data)
+      this.#shared = false
+    }
+    return this.#data
+  }
+
   #retire (): void {
     this.retired.push({
       id: this.#id,
@@ -223,4 +248,15 @@ export class Session<T extends object = SessionRecord> {
     this.deleted = false
     this.#restartLifetime()
   }
+}
+
+// Session data came from JSON, so a JSON round trip is an exact copy of any nested value (own
+// "__proto__" keys included); strings and numbers are immutable and need no copy at all.
+function copyRecord (shared: SessionRecord): SessionRecord {
+  const copy: SessionRecord = Object.create(null)
+  for (const key in shared) {
+    const value = shared[key]
+    copy[key] = value !== null && typeof value === 'object' ? JSON.parse(JSON.stringify(value)) : value
+  }
+  return copy
 }

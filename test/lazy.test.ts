@@ -77,3 +77,60 @@ t.test('a token this instance sealed opens from the cache; a replaced token is n
   await app.inject({ method: 'POST', url: '/incr', cookies: { session: foreign } })
   t.equal(manager.metrics.cacheHits, 1, 'the replaced token was decrypted both times')
 })
+
+t.test('a cached token\'s data is shared only for reading: in-place changes never reach the next request', async (t) => {
+  const { app } = await build(t, {}, (app) => {
+    app.get('/mutate', async (req) => {
+      // Changed in place, without set(): not saved, and must not leak into the cache's copy either.
+      const profile = req.session.get('profile') as { name: string, tags: string[] }
+      profile.name = 'mallory'
+      profile.tags.push('admin')
+      ;(req.session.data() as Record<string, unknown>).role = 'root'
+      return profile
+    })
+    app.get('/show', async (req) => ({ profile: req.session.get('profile'), role: req.session.get('role') ?? null, all: req.session.data() }))
+  })
+  const manager = engine(app)
+  const token = manager.seal({ profile: { name: 'alice', tags: ['user'], ['__proto__' as string]: { polluted: true } } })
+  for (let i = 0; i < 2; i++) {
+    const changed = await app.inject({ url: '/mutate', cookies: { session: token } })
+    t.same(changed.json().name, 'mallory', 'the route sees its own change')
+    t.equal(changed.headers['set-cookie'], undefined, 'an in-place change is not a set()')
+  }
+  const shown = (await app.inject({ url: '/show', cookies: { session: token } })).json()
+  t.same(shown.profile.name, 'alice')
+  t.same(shown.profile.tags, ['user'])
+  t.equal(shown.role, null)
+  t.same(Object.keys(shown.all), ['profile'])
+  t.ok(manager.metrics.cacheHits >= 2, 'the later requests were cache hits')
+  t.equal(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype untouched')
+})
+
+t.test('a write to a cached session starts from the data the cookie holds', async (t) => {
+  const { app } = await build(t)
+  const manager = engine(app)
+  const token = manager.seal({ n: 5, keep: { deep: [1, 2] } })
+  await app.inject({ url: '/read', cookies: { session: token } }) // fills the cache's parsed copy
+  const res = await app.inject({ method: 'POST', url: '/incr', cookies: { session: token } })
+  t.same(res.json(), { n: 6 })
+  const opened = manager.open(sessionCookie(res)!.value)!
+  t.same(opened.data(), { n: 6, keep: { deep: [1, 2] } })
+  // The original token still reads as it was sealed.
+  t.equal((await app.inject({ url: '/read', cookies: { session: token } })).json().n, 5)
+})
+
+t.test('the cache matches whole tokens: same tag, different ciphertext is decrypted and refused', async (t) => {
+  const { app } = await build(t)
+  const manager = engine(app)
+  const token = sessionCookie(await app.inject({ method: 'POST', url: '/incr' }))!.value
+  const parts = token.split('.')
+  const ct = parts[3]!
+  // Flip one ciphertext character; the tag (the cache key) stays the same.
+  parts[3] = (ct[0] === 'A' ? 'B' : 'A') + ct.slice(1)
+  const forged = parts.join('.')
+  const res = await app.inject({ url: '/read', cookies: { session: forged } })
+  t.equal(res.json().n, null)
+  t.equal(manager.metrics.cacheHits, 0)
+  t.equal(manager.metrics.rejected.decrypt, 1)
+  t.equal((await app.inject({ url: '/read', cookies: { session: token } })).json().n, 1, 'the genuine token still opens')
+})
