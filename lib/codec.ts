@@ -32,6 +32,12 @@ const LAST_OF_2 = /[AQgw]$/
 const LAST_OF_3 = /[AEIMQUYcgkosw048]$/
 const ALLOWED_HEADER = new Set(['alg', 'enc', 'kid'])
 
+// base64url digit values by character code, -1 for anything else.
+const DIGIT = new Int8Array(128).fill(-1)
+for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'].entries()) DIGIT[c.charCodeAt(0)] = i
+// Decoded ciphertexts up to this size reuse one buffer; larger ones (store values) get their own.
+const SCRATCH_MAX = 64 * 1024
+
 const IV_BYTES = 12
 const CEK_BYTES = 32
 // One pool slot: an IV, plus a content key when keys are wrapped.
@@ -44,6 +50,13 @@ export class Codec {
   readonly #slot: number
   readonly #pool: Buffer
   #offset: number
+
+  // Decoding into buffers that are kept skips Buffer.from's allocation and its separate length pass:
+  // about half the cost of decoding a 3 KB ciphertext. open() is synchronous, so nothing else can
+  // use them between the decode and the decryption, which copies what it needs.
+  #scratch = Buffer.allocUnsafe(4096)
+  readonly #iv = Buffer.allocUnsafe(IV_BYTES)
+  readonly #tag = Buffer.allocUnsafe(16)
 
   readonly #onSeal: (kid: string) => void
   /** Seal with A256KW (a fresh content key per token, wrapped by the key ring's key) instead of dir. */
@@ -133,12 +146,8 @@ export class Codec {
       aad = Buffer.from(header, 'ascii')
     }
 
-    // Node's base64 decoder skips characters outside the alphabet, so a token with a stray byte
-    // could decode to the very ciphertext that authenticates. Re-encoding and comparing rejects
-    // every non-canonical or foreign character at native speed (a regex over kilobytes did not).
-    const ctText = token.slice(d3 + 1, d4)
-    const ct = Buffer.from(ctText, 'base64url')
-    if (ct.toString('base64url') !== ctText) return 'malformed'
+    const ct = this.#decode(token.slice(d3 + 1, d4))
+    if (ct === undefined) return 'malformed'
 
     try {
       let key: KeyObject | Buffer = entry.key
@@ -146,15 +155,48 @@ export class Codec {
         const kw = createDecipheriv('id-aes256-wrap', entry.key, KW_IV)
         key = Buffer.concat([kw.update(Buffer.from(wrappedText, 'base64url')), kw.final()])
       }
-      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(ivText, 'base64url'), { authTagLength: 16 })
+      // IV and tag passed the fixed-length patterns above, so they decode to exactly 12 and 16 bytes.
+      this.#iv.write(ivText, 'base64url')
+      this.#tag.write(tagText, 'base64url')
+      const decipher = createDecipheriv('aes-256-gcm', key, this.#iv, { authTagLength: 16 })
       decipher.setAAD(aad ?? (wrapped ? entry.kwAad : entry.aad))
-      decipher.setAuthTag(Buffer.from(tagText, 'base64url'))
+      decipher.setAuthTag(this.#tag)
       const head = decipher.update(ct)
       const last = decipher.final()
       return { plaintext: last.length === 0 ? head : Buffer.concat([head, last]), entry }
     } catch {
       return 'decrypt'
     }
+  }
+
+  /**
+   * The bytes of a canonical base64url text, or undefined. Node's decoder skips characters outside
+   * its alphabet and also takes "+" and "/", so a token with a stray byte could decode to the very
+   * ciphertext that authenticates. Each such character is caught without a second pass over the
+   * bytes: a skipped one makes the decoded count short (for every length that is not 1 mod 4, fewer
+   * digits always mean fewer bytes), the two standard-alphabet ones are searched for, and the spare
+   * bits of the last digit must be zero. (Re-encoding and comparing did the same at twice the cost.)
+   */
+  #decode (text: string): Buffer | undefined {
+    const n = text.length
+    if (n % 4 === 1) return undefined
+    const bytes = (n * 3) >>> 2
+    let out: Buffer
+    if (bytes <= SCRATCH_MAX) {
+      if (this.#scratch.length < bytes) this.#scratch = Buffer.allocUnsafe(SCRATCH_MAX)
+      out = this.#scratch.subarray(0, bytes)
+    } else {
+      out = Buffer.allocUnsafe(bytes)
+    }
+    if (out.write(text, 'base64url') !== bytes) return undefined
+    if (text.indexOf('+') !== -1 || text.indexOf('/') !== -1) return undefined
+    if (n % 4 !== 0) {
+      const code = text.charCodeAt(n - 1)
+      const digit = code < 128 ? DIGIT[code]! : -1
+      // Two leftover digits carry 4 spare bits, three carry 2.
+      if (digit < 0 || (digit & (n % 4 === 2 ? 0x0f : 0x03)) !== 0) return undefined
+    }
+    return out
   }
 
   /**

@@ -69,6 +69,36 @@ t.test('tokens refused before any decryption work', async (t) => {
   t.equal(calls(), 0, 'none of them reached decryption')
 })
 
+t.test('a ciphertext that decodes to the right bytes but is not canonical base64url is refused unopened', async (t) => {
+  const { codec, calls } = await countingCodec(t)
+  // Node's decoder would accept every one of these and yield the genuine ciphertext. Find a token
+  // whose ciphertext has spare bits in its last digit and a "-" or "_" to swap.
+  let parts: string[] | undefined
+  for (let i = 0; i < 200 && parts === undefined; i++) {
+    const candidate = (await joseToken(KEY1, { dat: { pad: 'x'.repeat(i % 40) } })).split('.')
+    if (candidate[3]!.length % 4 === 2 && /[-_]/.test(candidate[3]!)) parts = candidate
+  }
+  if (parts === undefined) throw new Error('no suitable token in 200 tries')
+  const [h, , iv, ct, tag] = parts as [string, string, string, string, string]
+  t.notOk(typeof codec.open(`${h}..${iv}.${ct}.${tag}`, 4096) === 'string', 'the genuine token opens')
+  const callsForGenuine = calls()
+  const lastDigit = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.indexOf(ct.at(-1)!)
+  const withSpareBit = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[lastDigit | 1]!
+  const cases: [string, string][] = [
+    ['standard-alphabet twin', ct.replace(/-/g, '+').replace(/_/g, '/')],
+    ['space inside', `${ct.slice(0, 4)} ${ct.slice(4)}`],
+    ['tab at the end', `${ct}\t`],
+    ['padding', `${ct}==`],
+    ['foreign character', `${ct.slice(0, 5)}*${ct.slice(5)}`],
+    ['non-ASCII character', `${ct.slice(0, 5)}\u00e9${ct.slice(5)}`],
+    ['spare bit set in the last digit', `${ct.slice(0, -1)}${withSpareBit}`]
+  ]
+  for (const [name, text] of cases) {
+    t.equal(codec.open(`${h}..${iv}.${text}.${tag}`, 4096), 'malformed', name)
+  }
+  t.equal(calls(), callsForGenuine, 'none of them reached decryption')
+})
+
 t.test('a tampered byte fails authentication (one decryption, no plaintext)', async (t) => {
   const { codec, calls } = await countingCodec(t)
   const good = await joseToken(KEY1, { dat: { role: 'user' } })
