@@ -221,7 +221,9 @@ export class SessionManager {
         this.#refuse('revoked', log)
         return new Session(this.lifetime)
       }
-      return this.#accept(result)
+      const session = this.#accept(result)
+      session.storeKey = { id: claims.sid, kid: claims.skid, key }
+      return session
     }
     const stored = await storage.read(key, claims.sid, claims.ref)
     if (typeof stored === 'string') {
@@ -230,6 +232,7 @@ export class SessionManager {
     }
     const session = this.#accept(result, stored.data)
     session.storedVersion = stored.version
+    session.storeKey = { id: claims.sid, kid: claims.skid, key }
     return session
   }
 
@@ -259,7 +262,7 @@ export class SessionManager {
       return undefined
     }
     if (session.rotated) this.metrics.rotated++
-    const cookie = this.#render(session, { dat: session.record }, https)
+    const cookie = this.#render(session, { json: JSON.stringify(session.record) }, https)
     if (cookie.length > this.config.maxCookieSize) this.#tooLarge(cookie.length, log)
     return this.#seal(cookie, session, https)
   }
@@ -282,8 +285,9 @@ export class SessionManager {
     }
     if (session.rotated) this.metrics.rotated++
     session.storeKid ??= this.codec.ring.current.kid
-    const data = session.record
-    const inCookie = this.#render(session, { dat: data }, https)
+    // Stringified once: the same JSON goes into the cookie or, when too large for it, the store.
+    const json = JSON.stringify(session.record)
+    const inCookie = this.#render(session, { json }, https)
     // The store key (an HMAC) is computed only when the store is touched: a session that fits in
     // its cookie and never left it costs nothing more than without a store.
     if (inCookie.length <= this.config.maxCookieSize) {
@@ -292,13 +296,13 @@ export class SessionManager {
         // failed delete does not fail the response: the cookie no longer points at the entry and
         // it expires with the session anyway.
         this.metrics.returnedToCookie++
-        await storage.remove(storage.keyOf(session.id, session.storeKid)!).catch((err) => log.warn({ session: this.config.sessionName, err }, 'could not delete an offloaded session that returned to its cookie'))
+        await storage.remove(this.#storeKey(session, storage)!).catch((err) => log.warn({ session: this.config.sessionName, err }, 'could not delete an offloaded session that returned to its cookie'))
       }
       return this.#seal(inCookie, session, https)
     }
     const version = session.storedVersion + 1
     const ttl = Math.max(1, session.remaining())
-    if (!await storage.write(storage.keyOf(session.id, session.storeKid)!, session.id, version, session.storedVersion, data, ttl)) {
+    if (!await storage.write(this.#storeKey(session, storage)!, session.id, version, session.storedVersion, json, ttl)) {
       log.info({ session: this.config.sessionName }, 'offloaded session changed or ended by another request; this change was refused')
       throw new errors.FST_ENCSESS_STORE_CONFLICT()
     }
@@ -307,6 +311,16 @@ export class SessionManager {
     const reference = this.#render(session, { ref: version }, https)
     if (reference.length > this.config.maxCookieSize) this.#tooLarge(reference.length, log)
     return this.#seal(reference, session, https)
+  }
+
+  // The HMAC is derived once per request: the load that read the entry already has it.
+  #storeKey (session: Session, storage: Storage): string | undefined {
+    const kid = session.storeKid!
+    const memo = session.storeKey
+    if (memo !== undefined && memo.id === session.id && memo.kid === kid) return memo.key
+    const key = storage.keyOf(session.id, kid)
+    if (key !== undefined) session.storeKey = { id: session.id, kid, key }
+    return key
   }
 
   // Identities given up by delete() or regenerate(): tombstone those that could be in a browser or
@@ -336,8 +350,10 @@ export class SessionManager {
 
   // The exact Set-Cookie length of a session, known before sealing (GCM adds no bytes), so a
   // session bound for the store is never sealed into a cookie first just to be measured.
-  #render (session: Session, body: { dat: SessionRecord } | { ref: number }, https: boolean): Rendered {
-    const plaintext = serializeClaims(session.claims(this.#aud, body))
+  #render (session: Session, body: { json: string } | { ref: number }, https: boolean): Rendered {
+    // The claims with the data's JSON (or the reference) spliced in as the last member.
+    const head = serializeClaims(session.claims(this.#aud))
+    const plaintext = `${head.slice(0, -1)},${'json' in body ? `"dat":${body.json}` : `"ref":${body.ref}`}}`
     const maxAge = session.remaining()
     const length = this.#writer.overhead(maxAge, https, session.cookieOptions) +
       this.codec.sealedLength(Buffer.byteLength(plaintext), this.codec.ring.current)

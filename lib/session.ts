@@ -47,6 +47,8 @@ export class Session<T extends object = SessionRecord> {
   storedVersion: number
   /** With a store: the kid that derives this session's store key (see Storage.keyOf). */
   storeKid: string | undefined
+  /** @internal The store key last derived for this session, with the id and kid it was derived from. */
+  storeKey: { id: string, kid: string, key: string } | undefined
   changed = false
   deleted = false
   /** @internal The freshly decrypted token this session came from, for the manager's cache. */
@@ -195,12 +197,12 @@ export class Session<T extends object = SessionRecord> {
   }
 
   /** Claims for sealing now: the idle deadline moves to now + idleTimeout, never past expiry. */
-  claims (aud: string, body: { dat: SessionRecord } | { ref: number }): Claims {
+  claims (aud: string, body?: { dat: SessionRecord } | { ref: number }): Claims {
     this.#idleUntil = this.#nextIdleDeadline(this.#lifetime.now())
     const c: Claims = { sid: this.#id, aud, iat: this.#created, exp: this.#expires }
     if (this.#idleUntil !== undefined) c.idl = this.#idleUntil
     if (this.storeKid !== undefined) c.skid = this.storeKid
-    return Object.assign(c, body)
+    return body === undefined ? c : Object.assign(c, body)
   }
 
   /** Seconds until the cookie must be gone: the nearer of the idle and absolute deadlines. */

@@ -18,6 +18,8 @@ export class Storage {
   readonly #store: SessionStore
   readonly #codec: Codec
   readonly #aud: string
+  // The start of every stored plaintext, `{"aud":...,"sid":`, rendered once.
+  readonly #head: string
   readonly #timeout: number
   readonly #metrics: Metrics
 
@@ -26,6 +28,7 @@ export class Storage {
     this.#codec = codec
     // A stored value carries its own audience, so it can never pass as a cookie (and vice versa).
     this.#aud = `${aud}#store`
+    this.#head = `{"aud":${JSON.stringify(this.#aud)},"sid":`
     this.#timeout = timeout
     this.#metrics = metrics
   }
@@ -81,8 +84,9 @@ export class Storage {
    * Writes version `version` of a session's data if the stored version is still `expected`.
    * Resolves false when another request got there first (or the session was ended).
    */
-  async write (key: string, sid: string, version: number, expected: number, data: SessionRecord, ttl: number): Promise<boolean> {
-    const value = this.#codec.seal(JSON.stringify({ aud: this.#aud, sid, ver: version, dat: data }))
+  async write (key: string, sid: string, version: number, expected: number, dataJson: string, ttl: number): Promise<boolean> {
+    // dataJson is the session data already stringified for the cookie-size check: not done twice.
+    const value = this.#codec.seal(`${this.#head}${JSON.stringify(sid)},"ver":${version},"dat":${dataJson}}`)
     const written = await this.#call('write', this.#store.set(key, { version, value }, ttl, expected))
     if (!written) this.#metrics.store.conflicts++
     return written

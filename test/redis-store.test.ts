@@ -139,13 +139,17 @@ t.test('standalone redis-server', async (t) => {
   })
 
   t.test('errors other than WRONGTYPE reject', async (t) => {
-    await redisCommand(server.port, ['ACL', 'SETUSER', 'noget', 'on', '>secret', '~*', '&*', '+@all', '-get'])
+    await redisCommand(server.port, ['ACL', 'SETUSER', 'noget', 'on', '>secret', '~*', '&*', '+@all', '-get', '-getrange'])
     t.teardown(() => redisCommand(server.port, ['ACL', 'DELUSER', 'noget']))
     const limited = connect(t, server.port, { username: 'noget', password: 'secret' })
-    const store = new RedisStore({ client: limited, prefix: freshPrefix() })
+    const prefix = freshPrefix()
+    const store = new RedisStore({ client: limited, prefix })
     await t.rejects(store.get('a'), { message: /NOPERM/ }, 'GET refused: get rejects')
-    await t.rejects(store.set('a', { version: 1, value: 'x' }, TTL, 0), { message: /can't run this command/ },
-      'GET refused inside the script: compare-and-set rejects rather than reporting a conflict')
+    // An existing entry, so the script must read its version (with GETRANGE) before writing.
+    await client.set(`${prefix}a`, '0:x', 'EX', TTL)
+    await t.rejects(store.set('a', { version: 1, value: 'y' }, TTL, 0), { message: /can't run this command/ },
+      'GETRANGE refused inside the script: compare-and-set rejects rather than reporting a conflict')
+    t.equal(await client.get(`${prefix}a`), '0:x', 'and writes nothing')
     t.equal(await store.set('a', { version: 1, value: 'x' }, TTL), true, 'SET itself is allowed')
   })
 

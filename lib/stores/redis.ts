@@ -24,10 +24,10 @@ const ENCODED = /^(-?\d+):/
 const CAS_SCRIPT = `
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind ~= 'string' and kind ~= 'none' then return 0 end
-local current = redis.call('GET', KEYS[1])
 local version = 0
-if current then
-  local digits = string.match(current, '^(%-?%d+):')
+if kind == 'string' then
+  -- Only the version prefix (at most 18 characters): the value itself may be kilobytes.
+  local digits = string.match(redis.call('GETRANGE', KEYS[1], 0, 20), '^(%-?%d+):')
   if not digits then return 0 end
   version = tonumber(digits)
   if version < -1 or version > 9007199254740991 then return 0 end
