@@ -53,6 +53,42 @@ export function serializeClaims (c: Claims): string {
   return JSON.stringify(c)
 }
 
+/**
+ * A copy of session data that is exactly what JSON.parse(JSON.stringify(record)) would give, or
+ * undefined when a top-level value does not survive JSON unchanged (undefined, a function, NaN, -0).
+ * Strings and numbers are immutable and shared; objects go through a JSON round trip, which is exact
+ * for them by definition (own "__proto__" keys included).
+ */
+export function copyJsonRecord (record: SessionRecord): SessionRecord | undefined {
+  const copy: SessionRecord = Object.create(null)
+  for (const key in record) {
+    const value = record[key]
+    switch (typeof value) {
+      case 'string':
+      case 'boolean':
+        copy[key] = value
+        break
+      case 'number':
+        if (!Number.isFinite(value) || Object.is(value, -0)) return undefined
+        copy[key] = value
+        break
+      case 'object': {
+        if (value === null) {
+          copy[key] = null
+          break
+        }
+        const json = JSON.stringify(value)
+        if (json === undefined) return undefined
+        copy[key] = JSON.parse(json)
+        break
+      }
+      default:
+        return undefined
+    }
+  }
+  return copy
+}
+
 export function isRecord (value: unknown): value is SessionRecord {
   return value !== null && typeof value === 'object' && !Array.isArray(value)
 }

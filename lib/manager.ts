@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { Codec, type RejectReason } from './codec.js'
-import { parseClaims, serializeClaims, isRecord, type Claims, type SessionRecord } from './claims.js'
+import { copyJsonRecord, parseClaims, serializeClaims, isRecord, type Claims, type SessionRecord } from './claims.js'
 import { cookieWriter, type CookieWriter } from './cookie.js'
 import { errors } from './errors.js'
 import { KeyRing, type KeyEntry } from './keys/keyring.js'
@@ -50,8 +50,14 @@ interface Authentic {
   shared: boolean
 }
 
+/** What a token carries besides the claims: the data (as a record and as its JSON) or a store reference. */
+type Body = { dat: SessionRecord, json: string } | { ref: number }
+
 interface Rendered {
   plaintext: string
+  /** The claims without their last member, which is `body`. */
+  head: Claims
+  body: Body
   maxAge: number
   /** Length of the whole Set-Cookie value this would become. */
   length: number
@@ -262,7 +268,7 @@ export class SessionManager {
       return undefined
     }
     if (session.rotated) this.metrics.rotated++
-    const cookie = this.#render(session, { json: JSON.stringify(session.record) }, https)
+    const cookie = this.#render(session, { dat: session.record, json: JSON.stringify(session.record) }, https)
     if (cookie.length > this.config.maxCookieSize) this.#tooLarge(cookie.length, log)
     return this.#seal(cookie, session, https)
   }
@@ -287,7 +293,7 @@ export class SessionManager {
     session.storeKid ??= this.codec.ring.current.kid
     // Stringified once: the same JSON goes into the cookie or, when too large for it, the store.
     const json = JSON.stringify(session.record)
-    const inCookie = this.#render(session, { json }, https)
+    const inCookie = this.#render(session, { dat: session.record, json }, https)
     // The store key (an HMAC) is computed only when the store is touched: a session that fits in
     // its cookie and never left it costs nothing more than without a store.
     if (inCookie.length <= this.config.maxCookieSize) {
@@ -350,21 +356,34 @@ export class SessionManager {
 
   // The exact Set-Cookie length of a session, known before sealing (GCM adds no bytes), so a
   // session bound for the store is never sealed into a cookie first just to be measured.
-  #render (session: Session, body: { json: string } | { ref: number }, https: boolean): Rendered {
+  #render (session: Session, body: Body, https: boolean): Rendered {
     // The claims with the data's JSON (or the reference) spliced in as the last member.
-    const head = serializeClaims(session.claims(this.#aud))
+    const claims: Claims = session.claims(this.#aud)
+    const head = serializeClaims(claims)
     const plaintext = `${head.slice(0, -1)},${'json' in body ? `"dat":${body.json}` : `"ref":${body.ref}`}}`
     const maxAge = session.remaining()
     const length = this.#writer.overhead(maxAge, https, session.cookieOptions) +
       this.codec.sealedLength(Buffer.byteLength(plaintext), this.codec.ring.current)
-    return { plaintext, maxAge, length }
+    return { plaintext, maxAge, length, head: claims, body }
   }
 
   #seal (rendered: Rendered, session: Session, https: boolean): string {
     const entry = this.codec.ring.current
     const token = this.codec.seal(rendered.plaintext, entry)
-    // The browser sends this token back on its next request: knowing it saves that decryption.
-    this.#opened?.set(cacheKey(token), { plaintext: rendered.plaintext, entry, exact: token })
+    // The browser sends this token back on its next request: knowing it saves that decryption, and
+    // knowing its claims saves parsing them. The data is copied (strings and numbers are shared),
+    // so nothing the route does with the session afterwards can reach the cached claims.
+    if (this.#opened !== undefined) {
+      const cached: Cached = { plaintext: rendered.plaintext, entry, exact: token }
+      const { head, body } = rendered
+      if ('ref' in body) {
+        cached.claims = Object.assign(head, { ref: body.ref })
+      } else {
+        const dat = copyJsonRecord(body.dat)
+        if (dat !== undefined) cached.claims = Object.assign(head, { dat })
+      }
+      this.#opened.set(cacheKey(token), cached)
+    }
     return this.#writer.serialize(token, rendered.maxAge, https, session.cookieOptions)
   }
 

@@ -1,7 +1,7 @@
 // The per-request session: data plus the flags that tell the response what to write. It does no I/O
 // and no crypto; lifecycle.ts reads its flags when the reply is sent.
 import { randomBytes } from 'node:crypto'
-import type { Claims, SessionRecord } from './claims.js'
+import { copyJsonRecord, type Claims, type SessionRecord } from './claims.js'
 import type { CookieAttributes } from './cookie.js'
 
 export interface Lifetime {
@@ -228,7 +228,8 @@ export class Session<T extends object = SessionRecord> {
 
   #own (): SessionRecord {
     if (this.#shared) {
-      this.#data = copyRecord(this.#data)
+      // Shared data came from JSON, so the exact copy always exists.
+      this.#data = copyJsonRecord(this.#data)!
       this.#shared = false
     }
     return this.#data
@@ -250,15 +251,4 @@ export class Session<T extends object = SessionRecord> {
     this.deleted = false
     this.#restartLifetime()
   }
-}
-
-// Session data came from JSON, so a JSON round trip is an exact copy of any nested value (own
-// "__proto__" keys included); strings and numbers are immutable and need no copy at all.
-function copyRecord (shared: SessionRecord): SessionRecord {
-  const copy: SessionRecord = Object.create(null)
-  for (const key in shared) {
-    const value = shared[key]
-    copy[key] = value !== null && typeof value === 'object' ? JSON.parse(JSON.stringify(value)) : value
-  }
-  return copy
 }

@@ -134,3 +134,37 @@ t.test('the cache matches whole tokens: same tag, different ciphertext is decryp
   t.equal(manager.metrics.rejected.decrypt, 1)
   t.equal((await app.inject({ url: '/read', cookies: { session: token } })).json().n, 1, 'the genuine token still opens')
 })
+
+t.test('the next request reads exactly what a fresh decryption of the sealed token would give', async (t) => {
+  const routes = (app: import('fastify').FastifyInstance): void => {
+    app.post('/set', async (req) => {
+      const kind = (req.query as { kind: string }).kind
+      req.session.set('s', 'text')
+      req.session.set('n', 1.5)
+      req.session.set('date', new Date(0))
+      req.session.set('nested', { list: [1, undefined, () => 1], ['__proto__' as string]: { x: 1 } })
+      if (kind === 'odd') {
+        // Values JSON changes: the cache must not keep them as they were in memory.
+        req.session.set('negZero', -0)
+        req.session.set('nan', NaN)
+        req.session.set('fn', (() => 1) as unknown as string)
+      }
+      return 'ok'
+    })
+    app.get('/all', async (req) => {
+      const negZero = req.session.get('negZero')
+      return { data: req.session.data(), negZeroIsMinusZero: Object.is(negZero, -0), types: Object.values(req.session.data()).map((v) => typeof v) }
+    })
+  }
+  const cached = await build(t, {}, routes)
+  const uncached = await build(t, { cache: false }, routes)
+  for (const kind of ['plain', 'odd']) {
+    const token = sessionCookie(await cached.app.inject({ method: 'POST', url: `/set?kind=${kind}` }))!.value
+    const hits = engine(cached.app).metrics.cacheHits
+    const fromCache = (await cached.app.inject({ url: '/all', cookies: { session: token } })).json()
+    t.equal(engine(cached.app).metrics.cacheHits, hits + 1, `${kind}: served from the cache`)
+    const decrypted = (await uncached.app.inject({ url: '/all', cookies: { session: token } })).json()
+    t.same(fromCache, decrypted, `${kind}: identical`)
+    t.equal(fromCache.negZeroIsMinusZero, false)
+  }
+})
