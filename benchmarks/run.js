@@ -31,11 +31,14 @@ const STARTUP_SECONDS = 1.5
 
 const HELP = `usage: node benchmarks/run.js [options]
   --duration <s>     seconds measured per (config, route, payload) and round (default 3)
-  --warmup <s>       unmeasured seconds before each measurement (default 0.5)
+  --warmup <s>       unmeasured seconds on every route of a new server process, and again
+                     before each measurement (default 1)
   --rounds <n>       rounds; the table shows medians over them (default 3, at least 1)
   --connections <n>  concurrent keep-alive connections, one session each (default 10)
   --only <text>      only configurations whose name contains <text> (comma-separated list
                      allowed); "bare" always runs, since every ratio is relative to it
+  --payloads <list>  only these payloads (comma-separated, e.g. 100B,16KB); the baselines,
+                     which have none, always run
   --no-pin           do not pin servers (and redis-server) to CPU 0 and the load generator to CPU 1
   --help             this text
 configurations: ${CONFIGS.map((c) => c.name).join(', ')}`
@@ -47,10 +50,11 @@ function options () {
   const { values } = parseArgs({
     options: {
       duration: { type: 'string', default: '3' },
-      warmup: { type: 'string', default: '0.5' },
+      warmup: { type: 'string', default: '1' },
       rounds: { type: 'string', default: '3' },
       connections: { type: 'string', default: '10' },
       only: { type: 'string' },
+      payloads: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
     }
@@ -65,7 +69,13 @@ function options () {
     rounds: Math.floor(number('rounds', values.rounds, 1, 100)),
     connections: Math.floor(number('connections', values.connections, 1, 1000)),
     only: values.only === undefined ? undefined : values.only.split(',').map((s) => s.trim()).filter(Boolean),
+    payloads: values.payloads === undefined ? undefined : values.payloads.split(',').map((s) => s.trim()).filter(Boolean),
     pin: !values['no-pin']
+  }
+  const unknown = opts.payloads?.filter((p) => !(p in PAYLOADS)) ?? []
+  if (unknown.length > 0) {
+    console.error(`--payloads: unknown ${unknown.join(', ')} (known: ${Object.keys(PAYLOADS).join(', ')})\n\n${HELP}`)
+    process.exit(2)
   }
   return opts
 }
@@ -421,7 +431,7 @@ function median (values) {
 // ---------------------------------------------------------------------------------------------
 // The plan: which server processes to start, and which routes to measure in each.
 
-function plan (only) {
+function plan (only, payloads) {
   const wanted = (c) => c.name === 'bare' || only === undefined || only.some((s) => c.name.includes(s))
   const jobs = []
   const skipped = []
@@ -431,7 +441,7 @@ function plan (only) {
       skipped.push({ config, why })
       continue
     }
-    for (const payload of config.payloads ?? ['-']) {
+    for (const payload of config.payloads?.filter((p) => payloads === undefined || payloads.includes(p)) ?? ['-']) {
       const routes = ROUTES.filter((r) => r !== '/' || config.payloads === null || payload === ROOT_PAYLOAD)
       jobs.push({ config, payload, routes })
     }
@@ -447,6 +457,15 @@ async function runJob (job, opts, redisPort, samples, failures) {
   try {
     server = await startServer(config.name, payload, redisPort)
     if (session) await checkReadWrite(server.port, bytes)
+    // Every route once before any is measured: otherwise the first route measured in a process
+    // runs on colder code than the others (the JIT is still compiling what all routes share), and
+    // configurations whose first measured route is /read (no "/" at that payload) look slower at
+    // /read than the same configuration at a payload where "/" went first.
+    if (opts.warmup > 0) {
+      for (const route of job.routes) {
+        await load(server.port, route, await seed(server.port, opts.connections, bytes, session), opts.warmup, opts.connections)
+      }
+    }
     for (const route of job.routes) {
       if (opts.warmup > 0) {
         await load(server.port, route, await seed(server.port, opts.connections, bytes, session), opts.warmup, opts.connections)
@@ -521,9 +540,9 @@ function table (jobs, skipped, samples, failures, opts) {
 async function main () {
   const opts = options()
   pinning = setUpPinning(opts.pin)
-  const { jobs, skipped } = plan(opts.only)
+  const { jobs, skipped } = plan(opts.only, opts.payloads)
   const measurements = jobs.reduce((n, j) => n + j.routes.length, 0)
-  const estimate = opts.rounds * (jobs.length * STARTUP_SECONDS + measurements * (opts.duration + opts.warmup))
+  const estimate = opts.rounds * (jobs.length * STARTUP_SECONDS + measurements * (opts.duration + 2 * opts.warmup))
   console.log(`${jobs.length} server processes × ${opts.rounds} rounds, ${measurements} measurements per round of ` +
     `${opts.duration} s (+${opts.warmup} s warm-up), ${opts.connections} connections; estimated ${(estimate / 60).toFixed(1)} min`)
   for (const { config, why } of skipped) console.log(`skipping ${config.name}: ${why}`)
