@@ -73,8 +73,9 @@ export class SessionManager {
   readonly #affinityWriter: CookieWriter | undefined
   // Tokens known to be authentic, exact string match, to their plaintext: tokens this instance
   // sealed (the browser sends them back next) and tokens it opened that stay the browser's cookie.
-  // A token replaced in the same response is not kept. Expiry and context are still checked on
-  // every use; a key-set change empties it.
+  // A token replaced in the same response is not kept. Audience and shape are checked when a
+  // token's claims are first parsed (they cannot change for the same token), expiry on every use;
+  // a key-set change empties it.
   readonly #opened: TokenCache<Cached> | undefined
   /** The largest cookie value we could have produced: anything longer is refused unread. */
   readonly maxTokenLength: number
