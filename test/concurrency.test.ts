@@ -27,15 +27,20 @@ function routes (gate: EventEmitter) {
   }
 }
 
-t.test('concurrent writes to one offloaded session: one wins, the other gets 409 and no cookie', async (t) => {
+// An offloaded session, and a /slow write to it that has loaded the session and now waits for
+// gate.emit('go') before it commits.
+async function slowWriteInFlight (t: Parameters<typeof build>[0]) {
   const gate = new EventEmitter()
-  const store = new CountingStore()
-  const { app } = await build(t, { store }, routes(gate))
+  const { app } = await build(t, { store: new CountingStore() }, routes(gate))
   const token = sessionCookie(await app.inject({ method: 'POST', url: '/put', payload: { blob: BIG } }))!.value
-
   const entered = once(gate, 'entered')
   const slow = app.inject({ method: 'POST', url: '/slow', cookies: { session: token } })
   await entered
+  return { app, gate, token, slow }
+}
+
+t.test('concurrent writes to one offloaded session: one wins, the other gets 409 and no cookie', async (t) => {
+  const { app, gate, token, slow } = await slowWriteInFlight(t)
   const fast = await app.inject({ method: 'POST', url: '/put', payload: { fast: true }, cookies: { session: token } })
   t.equal(fast.statusCode, 200, 'the first to commit wins')
   gate.emit('go')
@@ -53,13 +58,7 @@ t.test('concurrent writes to one offloaded session: one wins, the other gets 409
 })
 
 t.test('a request still running at logout cannot bring the session back', async (t) => {
-  const gate = new EventEmitter()
-  const store = new CountingStore()
-  const { app } = await build(t, { store }, routes(gate))
-  const token = sessionCookie(await app.inject({ method: 'POST', url: '/put', payload: { blob: BIG } }))!.value
-  const entered = once(gate, 'entered')
-  const slow = app.inject({ method: 'POST', url: '/slow', cookies: { session: token } })
-  await entered
+  const { app, gate, token, slow } = await slowWriteInFlight(t)
   const logout = await app.inject({ method: 'POST', url: '/logout', cookies: { session: token } })
   t.equal(sessionCookie(logout)!.attrs['Max-Age'], '0')
   gate.emit('go')

@@ -15,13 +15,13 @@
 import t from 'tap'
 import { fork, spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
-import { Agent, request, type IncomingHttpHeaders } from 'node:http'
+import { Agent } from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { generateKey, type GeneratedKey } from '../lib/keys/generate.js'
-import { freePort, redisCommand, startCluster, type RedisServer } from './helpers/redis.js'
-import { Jar, nextMessage } from './helpers/processes.js'
+import { clusterNodes, failoverDone, freePort, redisCommand, replicaCaughtUp, startCluster, type RedisServer } from './helpers/redis.js'
+import { Jar, httpCall, jarCall, nextMessage, type Reply } from './helpers/processes.js'
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'fleet-app.js')
 if (!fs.existsSync(path.join(__dirname, '..', 'dist', 'lib', 'index.js'))) {
@@ -269,37 +269,6 @@ const agent = new Agent({ keepAlive: true, maxSockets: 64 })
 t.teardown(() => agent.destroy())
 
 
-interface Reply { status: number, body: any, headers: IncomingHttpHeaders }
-
-function call (port: number, method: 'GET' | 'POST', url: string, cookie: string | undefined, body?: unknown): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = {}
-    if (cookie !== undefined) headers.cookie = cookie
-    const payload = body === undefined ? undefined : JSON.stringify(body)
-    if (payload !== undefined) headers['content-type'] = 'application/json'
-    const req = request({ host: '127.0.0.1', port, method, path: url, headers, agent }, (res) => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => { text += chunk })
-      res.on('end', () => {
-        let parsed: unknown = text
-        try { parsed = JSON.parse(text) } catch {}
-        resolve({ status: res.statusCode!, body: parsed, headers: res.headers })
-      })
-      res.on('error', reject)
-    })
-    req.setTimeout(10_000, () => req.destroy(new Error(`${method} ${url}: no answer within 10 s`)))
-    req.on('error', reject)
-    req.end(payload)
-  })
-}
-
-async function jarCall (port: number, jar: Jar, method: 'GET' | 'POST', url: string, body?: unknown): Promise<Reply> {
-  const res = await call(port, method, url, jar.header(), body)
-  jar.update(res.headers)
-  return res
-}
-
 /** The kid a cookie value was sealed with, read from its JWE header. */
 function kidOf (token: string): string {
   return (JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8')) as { kid: string }).kid
@@ -359,7 +328,7 @@ class Load {
   async login (count: number, big: number): Promise<void> {
     for (let id = 0; id < count; id++) {
       const client: LoadClient = { id, user: `user${id}`, big: id < big, jar: new Jar(), n: 0, inFlight: false, unknown: 0, recoveredAt: undefined }
-      const res = await jarCall(this.port, client.jar, 'POST', '/login', { user: client.user, big: client.big })
+      const res = await jarCall(agent, this.port, client.jar, 'POST', '/login', { user: client.user, big: client.big })
       if (res.status !== 200 || !client.jar.cookies.has('session')) throw new Error(`login ${client.user}: ${res.status} ${JSON.stringify(res.body)}`)
       this.clients.push(client)
     }
@@ -438,7 +407,7 @@ class Load {
       let res: Reply | undefined
       let error: unknown
       try {
-        res = await jarCall(this.port, c.jar, 'POST', '/incr')
+        res = await jarCall(agent, this.port, c.jar, 'POST', '/incr')
       } catch (err) {
         error = err
       }
@@ -484,29 +453,6 @@ class Load {
     }
   }
 }
-
-// ---- Redis Cluster topology -------------------------------------------------------------------
-
-interface NodeLine { id: string, port: number, flags: string[], master: string, slots: Array<[number, number]> }
-
-function parseNodes (text: string): NodeLine[] {
-  return text.trim().split('\n').map((line) => {
-    const [id, address, flags, master, , , , , ...slots] = line.trim().split(' ')
-    return {
-      id: id!,
-      port: Number(/:(\d+)@/.exec(address!)![1]),
-      flags: flags!.split(','),
-      master: master!,
-      slots: slots.filter((s) => !s.startsWith('[')).map((s) => {
-        const [from, to] = s.split('-')
-        return [Number(from), Number(to ?? from)] as [number, number]
-      })
-    }
-  })
-}
-
-const infoField = (info: string, field: string): string | undefined =>
-  new RegExp(`^${field}:(.*?)\\r?$`, 'm').exec(info)?.[1]
 
 // ---- The test ---------------------------------------------------------------------------------
 
@@ -585,7 +531,7 @@ t.test('a fleet behind nginx on a Redis Cluster: key rotation, an app restart an
   // (c) A Redis master holding sessions dies; its replica is promoted.
   load.stage = 'failover'
   const port0 = cluster.nodes[0]!.port
-  const nodes = parseNodes(String(await redisCommand(port0, ['CLUSTER', 'NODES'])))
+  const nodes = await clusterNodes(port0)
   const masters = nodes.filter((n) => n.flags.includes('master') && n.slots.length > 0)
   const sizes = await Promise.all(masters.map(async (m) => Number(await redisCommand(m.port, ['DBSIZE']))))
   const victimIndex = sizes.indexOf(Math.max(...sizes))
@@ -599,13 +545,7 @@ t.test('a fleet behind nginx on a Redis Cluster: key rotation, an app restart an
   // would make "no session lost" a matter of luck. So the offloaded clients pause for the moment
   // it takes the replica to catch up, and resume at the kill; cookie-only clients never pause.
   await load.holdBig()
-  const target = Number(infoField(String(await redisCommand(victim.port, ['INFO', 'replication'])), 'master_repl_offset'))
-  for (const deadline = Date.now() + 10_000; ;) {
-    const info = String(await redisCommand(replica.port, ['INFO', 'replication']))
-    if (Number(infoField(info, 'slave_repl_offset')) >= target) break
-    if (Date.now() > deadline) throw new Error(`the replica never caught up:\n${info}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
+  await replicaCaughtUp(victim.port, replica.port)
   const server = cluster.servers.find((s: RedisServer) => s.port === victim.port)!
   const dead = new Promise((resolve) => server.process.once('exit', resolve))
   const killedAt = Date.now()
@@ -617,9 +557,8 @@ t.test('a fleet behind nginx on a Redis Cluster: key rotation, an app restart an
   const live = cluster.servers.filter((s) => s !== server)
   let promotedAt = 0
   for (const deadline = Date.now() + 30_000; ;) {
-    const role = infoField(String(await redisCommand(replica.port, ['INFO', 'replication'])), 'role')
-    const infos = await Promise.all(live.map(async (s) => String(await redisCommand(s.port, ['CLUSTER', 'INFO']))))
-    if (role === 'master' && infos.every((info) => infoField(info, 'cluster_state') === 'ok')) {
+    const { done, infos } = await failoverDone(replica.port, live.map((s) => s.port))
+    if (done) {
       promotedAt = Date.now()
       break
     }
@@ -662,7 +601,7 @@ t.test('a fleet behind nginx on a Redis Cluster: key rotation, an app restart an
   for (let i = 0; i < 12; i++) {
     const jar = new Jar()
     const user = `sticky${i}`
-    const login = await jarCall(nginx.stickyPort, jar, 'POST', '/login', { user, big: i % 3 === 0 })
+    const login = await jarCall(agent, nginx.stickyPort, jar, 'POST', '/login', { user, big: i % 3 === 0 })
     if (login.status !== 200 || !jar.cookies.has('sa')) throw new Error(`${user}: login ${login.status} ${JSON.stringify(login.body)}`)
     sticky.push({ jar, user, instances: new Set() })
   }
@@ -670,7 +609,7 @@ t.test('a fleet behind nginx on a Redis Cluster: key rotation, an app restart an
   for (let round = 0; round < 15; round++) {
     for (const s of sticky) {
       // Mostly reads, some writes (which re-send both cookies); every answer says who served it.
-      const res = round % 3 === 2 ? await jarCall(nginx.stickyPort, s.jar, 'POST', '/incr') : await jarCall(nginx.stickyPort, s.jar, 'GET', '/whoami')
+      const res = round % 3 === 2 ? await jarCall(agent, nginx.stickyPort, s.jar, 'POST', '/incr') : await jarCall(agent, nginx.stickyPort, s.jar, 'GET', '/whoami')
       if (res.status !== 200 || res.body.user !== s.user) wrong.push(`${s.user}: ${res.status} ${JSON.stringify(res.body)}`)
       s.instances.add(res.body.instance)
     }
@@ -681,7 +620,7 @@ t.test('a fleet behind nginx on a Redis Cluster: key rotation, an app restart an
   t.ok(spread.size > 1, `different sessions spread over ${spread.size} instances`)
   // The round-robin server, for contrast: the same session hops.
   const hops = new Set<string>()
-  for (let i = 0; i < 6; i++) hops.add((await call(nginx.port, 'GET', '/whoami', sticky[0]!.jar.header())).body.instance)
+  for (let i = 0; i < 6; i++) hops.add((await httpCall(agent, nginx.port, 'GET', '/whoami', sticky[0]!.jar.header())).body.instance)
   t.ok(hops.size > 1, `without the hash, one session visits ${hops.size} instances in 6 requests`)
 
   const probe = sticky[0]!
@@ -691,9 +630,9 @@ t.test('a fleet behind nginx on a Redis Cluster: key rotation, an app restart an
   t.not(sa, token, 'sa is not the session cookie')
   t.notOk(token.includes(sa), 'nor part of it')
   const home = [...probe.instances][0]
-  const asSession = await call(nginx.stickyPort, 'GET', '/whoami', `session=${sa}`)
+  const asSession = await httpCall(agent, nginx.stickyPort, 'GET', '/whoami', `session=${sa}`)
   t.same({ user: asSession.body.user, isNew: asSession.body.isNew }, { user: null, isNew: true }, 'sa presented as the session cookie opens nothing')
-  const saOnly = await call(nginx.stickyPort, 'GET', '/whoami', `sa=${sa}`)
+  const saOnly = await httpCall(agent, nginx.stickyPort, 'GET', '/whoami', `sa=${sa}`)
   t.same({ user: saOnly.body.user, isNew: saOnly.body.isNew }, { user: null, isNew: true }, 'sa alone carries no session')
   t.equal(saOnly.body.instance, home, '…yet routes to the session\'s instance: routing needs nothing but sa')
   t.comment(`whole test: ${Date.now() - began} ms`)

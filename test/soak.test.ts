@@ -22,12 +22,12 @@
 import t, { type Test } from 'tap'
 import { fork, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
-import { Agent, request, type IncomingHttpHeaders } from 'node:http'
+import { Agent } from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { generateKey } from '../lib/keys/generate.js'
 import { redisCommand, startRedis } from './helpers/redis.js'
-import { Jar, nextMessage } from './helpers/processes.js'
+import { Jar, jarCall, nextMessage, type Reply } from './helpers/processes.js'
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'fleet-app.js')
 if (!fs.existsSync(path.join(__dirname, '..', 'dist', 'lib', 'index.js'))) {
@@ -103,33 +103,6 @@ if ((SECONDS - WARMUP_MAX_S) * 1000 / SAMPLE_MS < 6) {
 
 // ---- HTTP, one keep-alive agent per app, a cookie jar per virtual user ------------------------
 
-
-interface Reply { status: number, body: any }
-
-function call (agent: Agent, port: number, jar: Jar, method: 'GET' | 'POST', url: string, body?: unknown): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = {}
-    const cookie = jar.header()
-    if (cookie !== undefined) headers.cookie = cookie
-    const payload = body === undefined ? undefined : JSON.stringify(body)
-    if (payload !== undefined) headers['content-type'] = 'application/json'
-    const req = request({ host: '127.0.0.1', port, method, path: url, headers, agent }, (res) => {
-      let text = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => { text += chunk })
-      res.on('end', () => {
-        jar.update(res.headers)
-        let parsed: unknown = text
-        try { parsed = JSON.parse(text) } catch {}
-        resolve({ status: res.statusCode!, body: parsed })
-      })
-      res.on('error', reject)
-    })
-    req.setTimeout(10_000, () => req.destroy(new Error(`${method} ${url}: no answer within 10 s`)))
-    req.on('error', reject)
-    req.end(payload)
-  })
-}
 
 // ---- The app processes ------------------------------------------------------------------------
 
@@ -253,7 +226,7 @@ class Traffic {
   async #request (jar: Jar, method: 'GET' | 'POST', url: string, what: string, body?: unknown): Promise<Reply | undefined> {
     this.tally.requests++
     try {
-      const res = await call(this.#agent, this.#app.port, jar, method, url, body)
+      const res = await jarCall(this.#agent, this.#app.port, jar, method, url, body)
       if (res.status === 200) return res
       this.tally.bad.push(`${what}: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`)
     } catch (err) {

@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify'
 import { RedisStore } from '../lib/stores/redis.js'
 import { build, engine, sessionCookie } from './helpers/app.js'
 import {
-  redisCommand, startCluster, startRedis, startRedisOnPort, type RedisServer
+  clusterNodes, failoverDone, redisCommand, replicaCaughtUp, startCluster, startRedis, startRedisOnPort, type RedisServer
 } from './helpers/redis.js'
 
 // Any promise the plugin or the client lets go unhandled is a bug; the last subtest checks this.
@@ -400,27 +400,6 @@ t.test('store evicting (allkeys-lru): an evicted session reads as empty, never a
 
 // --- Redis Cluster failover -------------------------------------------------------------------
 
-interface NodeLine { id: string, port: number, flags: string[], master: string, slots: Array<[number, number]> }
-
-function parseNodes (text: string): NodeLine[] {
-  return text.trim().split('\n').map((line) => {
-    const [id, address, flags, master, , , , , ...slots] = line.trim().split(' ')
-    return {
-      id: id!,
-      port: Number(/:(\d+)@/.exec(address!)![1]),
-      flags: flags!.split(','),
-      master: master!,
-      slots: slots.filter((s) => !s.startsWith('[')).map((s) => {
-        const [from, to] = s.split('-')
-        return [Number(from), Number(to ?? from)] as [number, number]
-      })
-    }
-  })
-}
-
-const infoField = (info: string, field: string): string | undefined =>
-  new RegExp(`^${field}:(.*?)\\r?$`, 'm').exec(info)?.[1]
-
 t.test('Redis Cluster: a master dies, its replica takes over, sessions come back', async (t) => {
   const cluster = await startCluster(t, { replicas: 1, nodeTimeout: 2000 })
   const options: ClusterOptions = { enableOfflineQueue: false, redisOptions: { ...FAIL_FAST } }
@@ -436,11 +415,10 @@ t.test('Redis Cluster: a master dies, its replica takes over, sessions come back
     Number(await redisCommand(port0, ['CLUSTER', 'KEYSLOT', `sess:${storage.keyOf(id, kid)!}`]))
 
   // The victim: a master with slots, and its replica.
-  const nodesText = String(await redisCommand(port0, ['CLUSTER', 'NODES']))
-  const nodes = parseNodes(nodesText)
+  const nodes = await clusterNodes(port0)
   const victim = nodes.find((n) => n.flags.includes('master') && n.slots.length > 0)
   const replica = nodes.find((n) => n.master === victim?.id)
-  if (victim === undefined || replica === undefined) throw new Error(`no master with a replica in:\n${nodesText}`)
+  if (victim === undefined || replica === undefined) throw new Error(`no master with a replica in:\n${JSON.stringify(nodes)}`)
   const onVictim = (slot: number): boolean => victim.slots.some(([from, to]) => slot >= from && slot <= to)
 
   // Offloaded sessions until several live on the victim, and a few elsewhere.
@@ -454,13 +432,7 @@ t.test('Redis Cluster: a master dies, its replica takes over, sessions come back
   t.ok(enough(), `${victims.length} of ${sessions.length} sessions live on the victim`)
 
   // Replication is asynchronous: wait until the replica has everything written so far.
-  const target = Number(infoField(String(await redisCommand(victim.port, ['INFO', 'replication'])), 'master_repl_offset'))
-  for (const deadline = Date.now() + 10_000; ;) {
-    const info = String(await redisCommand(replica.port, ['INFO', 'replication']))
-    if (Number(infoField(info, 'slave_repl_offset')) >= target) break
-    if (Date.now() > deadline) throw new Error(`replica never caught up:\n${info}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
+  await replicaCaughtUp(victim.port, replica.port)
   // One more, written just before the kill: it may or may not reach the replica.
   const late = { tag: 'late', ...await offload(t, app, 'late') }
 
@@ -502,9 +474,8 @@ t.test('Redis Cluster: a master dies, its replica takes over, sessions come back
   for (;;) {
     for (const s of sessions) await check(s, false)
     await check(late, true)
-    const infos = await Promise.all(live.map(async (s) => String(await redisCommand(s.port, ['CLUSTER', 'INFO']))))
-    const role = infoField(String(await redisCommand(replica.port, ['INFO', 'replication'])), 'role')
-    if (role === 'master' && infos.every((info) => infoField(info, 'cluster_state') === 'ok')) break
+    const { done, infos } = await failoverDone(replica.port, live.map((s) => s.port))
+    if (done) break
     if (Date.now() > deadline) throw new Error(`no failover after 30 s:\n${infos.join('\n')}`)
   }
   t.pass(`failed over; responses during the window: ${JSON.stringify(Object.fromEntries(seen))}`)

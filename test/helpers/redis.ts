@@ -372,3 +372,54 @@ export async function commandCount (port: number, host: string = HOST): Promise<
 export async function resetCommandStats (port: number, host: string = HOST): Promise<void> {
   await redisCommand(port, ['CONFIG', 'RESETSTAT'], host)
 }
+
+// ---- Cluster failover -------------------------------------------------------------------------
+
+/** One line of CLUSTER NODES: a node's id, port, flags, its master's id (or "-") and its slot ranges. */
+export interface NodeLine { id: string, port: number, flags: string[], master: string, slots: Array<[number, number]> }
+
+/** The cluster's nodes as one of them (on `port`) sees them. */
+export async function clusterNodes (port: number): Promise<NodeLine[]> {
+  const text = String(await redisCommand(port, ['CLUSTER', 'NODES']))
+  return text.trim().split('\n').map((line) => {
+    const [id, address, flags, master, , , , , ...slots] = line.trim().split(' ')
+    return {
+      id: id!,
+      port: Number(/:(\d+)@/.exec(address!)![1]),
+      flags: flags!.split(','),
+      master: master!,
+      slots: slots.filter((s) => !s.startsWith('[')).map((s) => {
+        const [from, to] = s.split('-')
+        return [Number(from), Number(to ?? from)] as [number, number]
+      })
+    }
+  })
+}
+
+/** One `field:value` line of an INFO reply. */
+export const infoField = (info: string, field: string): string | undefined =>
+  new RegExp(`^${field}:(.*?)\\r?$`, 'm').exec(info)?.[1]
+
+/**
+ * Resolves once the replica has everything the master has written so far. Replication is
+ * asynchronous and announces nothing, so this polls INFO replication, bounded by `timeoutMs`.
+ */
+export async function replicaCaughtUp (masterPort: number, replicaPort: number, timeoutMs = 10_000): Promise<void> {
+  const target = Number(infoField(String(await redisCommand(masterPort, ['INFO', 'replication'])), 'master_repl_offset'))
+  for (const deadline = Date.now() + timeoutMs; ;) {
+    const info = String(await redisCommand(replicaPort, ['INFO', 'replication']))
+    if (Number(infoField(info, 'slave_repl_offset')) >= target) return
+    if (Date.now() > deadline) throw new Error(`the replica never caught up:\n${info}`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+/**
+ * One look at a failover in progress: done once the replica reports itself master and every live
+ * node reports cluster_state ok. `infos` (CLUSTER INFO of each live node) is for error messages.
+ */
+export async function failoverDone (replicaPort: number, livePorts: number[]): Promise<{ done: boolean, infos: string[] }> {
+  const infos = await Promise.all(livePorts.map(async (port) => String(await redisCommand(port, ['CLUSTER', 'INFO']))))
+  const role = infoField(String(await redisCommand(replicaPort, ['INFO', 'replication'])), 'role')
+  return { done: role === 'master' && infos.every((info) => infoField(info, 'cluster_state') === 'ok'), infos }
+}
