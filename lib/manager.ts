@@ -26,8 +26,9 @@ interface Known {
   entry: KeyEntry
   token?: string
   /**
-   * In the cache only: the plaintext's claims, parsed and checked on the token's first reuse. Their
-   * data is shared by every later request with this token and never changed (see Session).
+   * In the cache only: the plaintext's claims, set when this instance sealed the token or else
+   * parsed and checked on its first reuse. Their data is shared by every later request with this
+   * token and never changed (see Session).
    */
   claims?: Claims
 }
