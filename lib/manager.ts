@@ -31,7 +31,15 @@ interface Known {
    * token and never changed (see Session).
    */
   claims?: Claims
+  /**
+   * The store key (an HMAC of the session id) once derived for this token's session: a token in
+   * the cache comes back request after request, and deriving the key cost as much as a small seal.
+   */
+  storeKey?: StoreKey
 }
+
+/** A derived store key and the session id and kid it was derived from. */
+type StoreKey = NonNullable<Session['storeKey']>
 
 /** A cache entry: the exact token it stands for, and what it was found to hold. */
 interface Cached extends Known {
@@ -161,7 +169,7 @@ export class SessionManager {
   #remember (session: Session): void {
     const known = session.source as Known | undefined
     if (known?.token !== undefined && this.#opened !== undefined) {
-      this.#opened.set(cacheKey(known.token), { plaintext: known.plaintext, entry: known.entry, exact: known.token })
+      this.#opened.set(cacheKey(known.token), { plaintext: known.plaintext, entry: known.entry, exact: known.token, storeKey: known.storeKey })
     }
   }
 
@@ -219,7 +227,7 @@ export class SessionManager {
     if (!needsStore) return this.#accept(result)
     // Sessions from before the store was configured have no skid: nothing of theirs is stored.
     if (claims.skid === undefined) return this.#accept(result)
-    const key = storage.keyOf(claims.sid, claims.skid)
+    const key = this.#keyOf(result.opened, claims.sid, claims.skid, storage)
     if (key === undefined) {
       this.#refuse('store_invalid', log)
       return new Session(this.lifetime)
@@ -230,7 +238,7 @@ export class SessionManager {
         return new Session(this.lifetime)
       }
       const session = this.#accept(result)
-      session.storeKey = { id: claims.sid, kid: claims.skid, key }
+      session.storeKey = result.opened.storeKey
       return session
     }
     const stored = await storage.read(key, claims.sid, claims.ref)
@@ -240,8 +248,18 @@ export class SessionManager {
     }
     const session = this.#accept(result, stored.data)
     session.storedVersion = stored.version
-    session.storeKey = { id: claims.sid, kid: claims.skid, key }
+    session.storeKey = result.opened.storeKey
     return session
+  }
+
+  // Memoized on what the token opened to (the cache entry, for a cached token): the same session id
+  // and kid always give the same key, and a key-set change empties the cache.
+  #keyOf (opened: Known, sid: string, kid: string, storage: Storage): string | undefined {
+    const memo = opened.storeKey
+    if (memo !== undefined && memo.id === sid && memo.kid === kid) return memo.key
+    const key = storage.keyOf(sid, kid)
+    if (key !== undefined) opened.storeKey = { id: sid, kid, key }
+    return key
   }
 
   #accept ({ claims, opened, shared }: Authentic, data?: SessionRecord): Session {
@@ -376,7 +394,7 @@ export class SessionManager {
     // knowing its claims saves parsing them. The data is copied (strings and numbers are shared),
     // so nothing the route does with the session afterwards can reach the cached claims.
     if (this.#opened !== undefined) {
-      const cached: Cached = { plaintext: rendered.plaintext, entry, exact: token }
+      const cached: Cached = { plaintext: rendered.plaintext, entry, exact: token, storeKey: session.storeKey }
       const { head, body } = rendered
       if ('ref' in body) {
         cached.claims = Object.assign(head, { ref: body.ref })
