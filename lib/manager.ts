@@ -117,7 +117,7 @@ export class SessionManager {
       : undefined
     this.storage = config.store === undefined
       ? undefined
-      : new Storage(config.store, this.codec, this.#aud, config.storeTimeout, this.metrics)
+      : new Storage(config.store, this.codec, this.#aud, config.storeTimeout, this.metrics, config.cacheMax)
     // Fail at register, not on the first request, if the cookie attributes are unusable.
     this.#writer.serialize('x', 0, true)
   }
@@ -136,6 +136,7 @@ export class SessionManager {
     this.codec.ring = ring
     this.metrics.addKids(ring.kids)
     this.#opened?.clear()
+    this.storage?.forget()
   }
 
   /** Authenticates and checks a token. Never throws on untrusted input. */
@@ -246,7 +247,7 @@ export class SessionManager {
       this.#refuse(stored, log)
       return new Session(this.lifetime)
     }
-    const session = this.#accept(result, stored.data)
+    const session = this.#accept(result, stored)
     session.storedVersion = stored.version
     session.storeKey = result.opened.storeKey
     return session
@@ -262,8 +263,11 @@ export class SessionManager {
     return key
   }
 
-  #accept ({ claims, opened, shared }: Authentic, data?: SessionRecord): Session {
-    const session = new Session(this.lifetime, claims, data, shared).markLoaded()
+  /** `stored`: the offloaded data, when the claims only refer to it. */
+  #accept ({ claims, opened, shared }: Authentic, stored?: { data: SessionRecord, shared: boolean }): Session {
+    const session = (stored === undefined
+      ? new Session(this.lifetime, claims, undefined, shared)
+      : new Session(this.lifetime, claims, stored.data, stored.shared)).markLoaded()
     // Freshly decrypted (not from the cache): remember it if the browser keeps this token.
     if (opened.token !== undefined) session.source = opened
     this.metrics.opened++
@@ -328,7 +332,7 @@ export class SessionManager {
     }
     const version = session.storedVersion + 1
     const ttl = Math.max(1, session.remaining())
-    if (!await storage.write(this.#storeKey(session, storage)!, session.id, version, session.storedVersion, json, ttl)) {
+    if (!await storage.write(this.#storeKey(session, storage)!, session.id, version, session.storedVersion, session.record, json, ttl)) {
       log.info({ session: this.config.sessionName }, 'offloaded session changed or ended by another request; this change was refused')
       throw new errors.FST_ENCSESS_STORE_CONFLICT()
     }

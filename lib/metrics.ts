@@ -31,6 +31,8 @@ export class Metrics {
   readonly rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>
   opened = 0
   cacheHits = 0
+  /** Offloaded reads answered from the cache of stored values: the value was fetched, not decrypted. */
+  storedCacheHits = 0
   sealed: Record<string, number> = Object.create(null)
   decrypted: Record<string, number> = Object.create(null)
   rotated = 0
@@ -65,6 +67,7 @@ export class Metrics {
       rejected: this.rejected,
       opened: this.opened,
       cacheHits: this.cacheHits,
+      storedCacheHits: this.storedCacheHits,
       sealed: { ...this.sealed },
       decrypted: { ...this.decrypted },
       rotated: this.rotated,

@@ -47,6 +47,7 @@ function definitions (sources: Sources): object[] {
       ...Object.entries(m.rejected).map(([outcome, value]) => ({ value, labels: { session, outcome } }))
     ]),
     counter('cache_hits_total', 'Opens answered from the authenticated-token cache.', (m, session) => [{ value: m.cacheHits, labels: { session } }]),
+    counter('stored_cache_hits_total', 'Offloaded reads whose value was already authenticated here (fetched, not decrypted).', (m, session) => [{ value: m.storedCacheHits, labels: { session } }]),
     counter('sealed_total', 'Tokens sealed, by kid (kids of the configured key set only).', (m, session) =>
       Object.entries(m.sealed).map(([kid, value]) => ({ value, labels: { session, kid } }))),
     counter('decrypted_total', 'Tokens opened, by kid: shows when an old key is no longer in use.', (m, session) =>

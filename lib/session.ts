@@ -31,8 +31,8 @@ export interface Retired {
 export class Session<T extends object = SessionRecord> {
   #id: string
   #data: SessionRecord
-  // True while #data is the token cache's parsed copy, shared by every request that sends the same
-  // cookie: primitives are read from it directly, and the first write or hand-out of anything
+  // True while #data is a cache's parsed copy (of a token, or of an offloaded value), shared by every
+  // request that loads the same one: primitives are read from it directly, and the first write or hand-out of anything
   // mutable makes a private copy. A route that only reads strings and numbers copies nothing.
   #shared = false
   #lifetime: Lifetime
@@ -75,8 +75,9 @@ export class Session<T extends object = SessionRecord> {
       this.storeKid = undefined
     } else {
       this.#id = claims.sid
-      this.#data = data ?? claims.dat ?? Object.create(null)
-      this.#shared = shared && data === undefined && claims.dat !== undefined
+      const loaded = data ?? claims.dat
+      this.#data = loaded ?? Object.create(null)
+      this.#shared = shared && loaded !== undefined
       this.#created = claims.iat
       this.#expires = claims.exp
       this.#idleUntil = claims.idl

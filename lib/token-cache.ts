@@ -36,14 +36,18 @@ export class TokenCache<V> {
   }
 
   set (key: string, value: V): void {
-    const previous = this.#young.get(key)
-    if (previous !== undefined) {
+    this.delete(key)
+    this.#add(key, value)
+  }
+
+  delete (key: string): void {
+    const young = this.#young.get(key)
+    if (young !== undefined) {
       this.#young.delete(key)
-      this.#youngBytes -= this.#sizeOf(key, previous)
+      this.#youngBytes -= this.#sizeOf(key, young)
     } else {
       this.#old.delete(key)
     }
-    this.#add(key, value)
   }
 
   clear (): void {

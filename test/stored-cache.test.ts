@@ -1,6 +1,8 @@
-// What an offloaded session's requests need not repeat.
+// The cache of offloaded values: a request still fetches its session's value from the store, but a
+// value this instance already authenticated (it wrote it, or read it before) is not decrypted and
+// parsed again. Only an exact match counts, and what is cached can never be changed by a route.
 import t from 'tap'
-import { build, sessionCookie, engine } from './helpers/app.js'
+import { build, sessionCookie, engine, mutateInPlaceRoute, KEY1, KEY2 } from './helpers/app.js'
 import { CountingStore } from './helpers/counting-store.js'
 
 const BIG = 'x'.repeat(6000)
@@ -11,7 +13,130 @@ function routes (app: import('fastify').FastifyInstance): void {
     return { id: req.session.id }
   })
   app.get('/read', async (req) => ({ data: req.session.data() }))
+  mutateInPlaceRoute(app)
 }
+
+t.test('an offloaded value this instance wrote is read back without decrypting it', async (t) => {
+  const store = new CountingStore()
+  const { app } = await build(t, { store }, routes)
+  const manager = engine(app)
+  const put = await app.inject({ method: 'POST', url: '/put', payload: { blob: BIG, user: 'ada' } })
+  const cookie = sessionCookie(put)!.value
+  const decryptions = countDecryptions(manager)
+  const read = await app.inject({ url: '/read', cookies: { session: cookie } })
+  t.same(read.json().data, { blob: BIG, user: 'ada' })
+  t.same(store.calls, ['set', 'get'], 'the value is still fetched: the store is the truth')
+  t.equal(manager.metrics.storedCacheHits, 1)
+  t.equal(decryptions.count, 0, 'neither the cookie nor the 6 KB value was decrypted')
+})
+
+/** Counts the codec's open() calls from now on: each is a decryption attempt. */
+function countDecryptions (manager: ReturnType<typeof engine>): { count: number } {
+  const counter = { count: 0 }
+  const open = manager.codec.open.bind(manager.codec)
+  manager.codec.open = (...args) => {
+    counter.count++
+    return open(...args)
+  }
+  return counter
+}
+
+t.test('a value read once is answered from the cache on the next request', async (t) => {
+  const store = new CountingStore()
+  const writer = await build(t, { store }, routes)
+  const reader = await build(t, { store }, routes)
+  const cookie = sessionCookie(await writer.app.inject({ method: 'POST', url: '/put', payload: { blob: BIG } }))!.value
+  const decryptions = countDecryptions(engine(reader.app))
+  for (let i = 0; i < 3; i++) {
+    t.same((await reader.app.inject({ url: '/read', cookies: { session: cookie } })).json().data, { blob: BIG })
+  }
+  t.equal(engine(reader.app).metrics.storedCacheHits, 2)
+  t.equal(decryptions.count, 2, 'the cookie and the value decrypted on the first read only')
+})
+
+t.test('in-place changes to cached data never reach the next request', async (t) => {
+  const store = new CountingStore()
+  const { app } = await build(t, { store }, routes)
+  const manager = engine(app)
+  const cookie = sessionCookie(await app.inject({
+    method: 'POST',
+    url: '/put',
+    payload: { blob: BIG, profile: { name: 'alice', tags: ['user'] } }
+  }))!.value
+  for (let i = 0; i < 2; i++) {
+    const changed = await app.inject({ url: '/mutate', cookies: { session: cookie } })
+    t.equal(changed.json().name, 'mallory', 'the route sees its own change')
+    t.equal(changed.headers['set-cookie'], undefined, 'an in-place change is not a set()')
+  }
+  const data = (await app.inject({ url: '/read', cookies: { session: cookie } })).json().data
+  t.same(data.profile, { name: 'alice', tags: ['user'] })
+  t.notOk('role' in data)
+  t.equal(manager.metrics.storedCacheHits, 3, 'every read after the write was a cache hit')
+})
+
+t.test('what is cached after a write is what was stored, whatever the route does afterwards', async (t) => {
+  const store = new CountingStore()
+  const { app } = await build(t, { store }, (app) => {
+    routes(app)
+    app.post('/keep-reference', async (req, reply) => {
+      const profile = { name: 'bob', tags: ['user'] }
+      req.session.set('profile', profile)
+      req.session.set('blob', BIG)
+      // After the response is sent the route (or something it scheduled) changes the object.
+      reply.raw.once('finish', () => { profile.tags.push('admin') })
+      return 'ok'
+    })
+  })
+  const res = await app.inject({ method: 'POST', url: '/keep-reference' })
+  const cookie = sessionCookie(res)!.value
+  const data = (await app.inject({ url: '/read', cookies: { session: cookie } })).json().data
+  t.same(data.profile, { name: 'bob', tags: ['user'] })
+  t.equal(engine(app).metrics.storedCacheHits, 1)
+})
+
+t.test('a value changed in the store is decrypted, never answered from the cache', async (t) => {
+  const store = new CountingStore()
+  const a = await build(t, { store }, routes)
+  const b = await build(t, { store }, routes)
+  const put = await a.app.inject({ method: 'POST', url: '/put', payload: { blob: BIG, n: 1 } })
+  const first = sessionCookie(put)!.value
+  t.equal((await b.app.inject({ url: '/read', cookies: { session: first } })).json().data.n, 1)
+  // Instance a writes version 2; b still knows version 1.
+  await a.app.inject({ method: 'POST', url: '/put', payload: { n: 2 }, cookies: { session: first } })
+  const hits = engine(b.app).metrics.storedCacheHits
+  t.equal((await b.app.inject({ url: '/read', cookies: { session: first } })).json().data.n, 2, 'the newer version, not the cached one')
+  t.equal(engine(b.app).metrics.storedCacheHits, hits)
+
+  // The same version with another value (here: one ciphertext character changed) is not a match.
+  const keyOf = engine(b.app).storage!.keyOf(put.json().id, 'k1')!
+  const entry = (await store.raw(keyOf))!
+  const parts = entry.value.split('.')
+  parts[3] = (parts[3]![0] === 'A' ? 'B' : 'A') + parts[3]!.slice(1)
+  await store.put(keyOf, { version: entry.version, value: parts.join('.') })
+  const tampered = await b.app.inject({ url: '/read', cookies: { session: first } })
+  t.same(tampered.json().data, {}, 'refused: an empty session')
+  t.equal(engine(b.app).metrics.rejected.store_invalid, 1)
+  t.equal(engine(b.app).metrics.storedCacheHits, hits)
+})
+
+t.test('a key-set change forgets every cached value', async (t) => {
+  const store = new CountingStore()
+  const { app } = await build(t, { store, keys: `${KEY1.entry},${KEY2.entry}` }, routes)
+  const manager = engine(app)
+  const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/put', payload: { blob: BIG } }))!.value
+  manager.replaceKeys(`${KEY1.entry},${KEY2.entry}`)
+  t.same((await app.inject({ url: '/read', cookies: { session: cookie } })).json().data, { blob: BIG })
+  t.equal(manager.metrics.storedCacheHits, 0, 'decrypted again under the new set')
+})
+
+t.test('with cache: false every stored value is decrypted', async (t) => {
+  const store = new CountingStore()
+  const { app } = await build(t, { store, cache: false }, routes)
+  const cookie = sessionCookie(await app.inject({ method: 'POST', url: '/put', payload: { blob: BIG } }))!.value
+  await app.inject({ url: '/read', cookies: { session: cookie } })
+  await app.inject({ url: '/read', cookies: { session: cookie } })
+  t.equal(engine(app).metrics.storedCacheHits, 0)
+})
 
 t.test('the store key of a cached token\'s session is derived once, not on every request', async (t) => {
   const store = new CountingStore()

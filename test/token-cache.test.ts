@@ -48,3 +48,17 @@ t.test('set replaces a value; clear forgets everything', async (t) => {
   t.equal(cache.size, 0)
   t.equal(cache.get('a'), undefined)
 })
+
+t.test('delete forgets one entry, in either generation', async (t) => {
+  const cache = sized(4)
+  cache.set('a', '1')
+  cache.set('b', '2')
+  cache.set('c', '3') // the young generation (2 entries) was full: a and b are now the old one
+  cache.delete('a')
+  cache.delete('c')
+  cache.delete('never there')
+  t.equal(cache.get('a'), undefined, 'gone from the old generation')
+  t.equal(cache.get('c'), undefined, 'gone from the young generation')
+  t.equal(cache.get('b'), '2', 'the others stay')
+  t.equal(cache.size, 1)
+})

@@ -204,6 +204,8 @@ declare namespace fastifyEncryptedSession {
     rejected: Record<RejectReason, number>
     opened: number
     cacheHits: number
+    /** Offloaded session reads whose value matched one this instance already authenticated. */
+    storedCacheHits: number
     sealed: Record<string, number>
     decrypted: Record<string, number>
     rotated: number

@@ -56,6 +56,20 @@ export function defaultRoutes (app: FastifyInstance): void {
   })
 }
 
+/**
+ * A route that changes the session's `profile` object and its data() in place, without set(): such
+ * changes are not saved and must never reach a cache's shared copy either.
+ */
+export function mutateInPlaceRoute (app: FastifyInstance): void {
+  app.get('/mutate', async (req) => {
+    const profile = req.session.get('profile') as { name: string, tags: string[] }
+    profile.name = 'mallory'
+    profile.tags.push('admin')
+    ;(req.session.data() as Record<string, unknown>).role = 'root'
+    return profile
+  })
+}
+
 /** The session cookie a response set, parsed into value and attributes. */
 export function sessionCookie (res: { headers: Record<string, unknown> }, name = 'session'): { value: string, raw: string, attrs: Record<string, string | true> } | undefined {
   const header = res.headers['set-cookie']
