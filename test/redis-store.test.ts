@@ -3,7 +3,7 @@ import path from 'node:path'
 import t from 'tap'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import ts from 'typescript'
-import { RedisStore, type RedisStoreOptions } from '../lib/stores/redis.js'
+import { RedisStore, stagedKeyOf, type RedisStoreOptions } from '../lib/stores/redis.js'
 import { commandCount, redisCommand, resetCommandStats, startCluster, startRedis } from './helpers/redis.js'
 import { storeContract } from './helpers/store-contract.js'
 
@@ -43,6 +43,8 @@ t.test('constructor options are validated', async (t) => {
     ['client', { client: null }],
     ['client', { client: { get () {}, set () {}, del () {} } }],
     ['prefix', { client, prefix: 5 }],
+    ['prefix', { client, prefix: 'sess}' }],
+    ['prefix', { client, prefix: 'a{}b:' }],
     ['ttl', { client, ttl: 60 }]
   ]
   for (const [name, options] of bad) {
@@ -53,6 +55,20 @@ t.test('constructor options are validated', async (t) => {
   }
   t.doesNotThrow(() => new RedisStore({ client }))
   t.doesNotThrow(() => new RedisStore({ client, prefix: '' }))
+  t.doesNotThrow(() => new RedisStore({ client, prefix: '{app}:' }), 'a prefix that is a hash tag is fine')
+})
+
+// Which names share a slot is checked against Redis Cluster itself, in the cluster tests below.
+const STAGED_NAMES: Array<[string, string]> = [
+  ['sess:abc', '{sess:abc}:staged:1'],
+  ['{app}:abc', '{app}:abc:staged:1'],
+  ['a{b', '{a{b}:staged:1'],
+  ['x{y}z{w}', 'x{y}z{w}:staged:1']
+]
+
+t.test('a write\'s staged value is named after the session key, keeping or adding a hash tag', async (t) => {
+  for (const [key, staged] of STAGED_NAMES) t.equal(stagedKeyOf(key, ':staged:1'), staged, JSON.stringify(key))
+  for (const key of ['a}b', 'a{}b', 'x{}y{z}', '}']) t.equal(stagedKeyOf(key, ':s'), undefined, `${JSON.stringify(key)}: no same-slot name`)
 })
 
 t.test('standalone redis-server', async (t) => {
@@ -150,7 +166,44 @@ t.test('standalone redis-server', async (t) => {
     await t.rejects(store.set('a', { version: 1, value: 'y' }, TTL, 0), { message: /can't run this command/ },
       'GETRANGE refused inside the script: compare-and-set rejects rather than reporting a conflict')
     t.equal(await client.get(`${prefix}a`), '0:x', 'and writes nothing')
+    t.same(await client.keys('*staged*'), [], 'nor leaves the staged value behind')
     t.equal(await store.set('a', { version: 1, value: 'x' }, TTL), true, 'SET itself is allowed')
+  })
+
+  t.test('compare-and-set hands the value to Redis in a plain SET, never as a script argument, and leaves nothing staged', async (t) => {
+    const prefix = freshPrefix()
+    const store = new RedisStore({ client, prefix })
+    const value = 'v'.repeat(20000)
+    await store.set('big', { version: 1, value }, TTL, 0) // loads the script on this connection
+    const monitor = await client.monitor()
+    t.teardown(() => monitor.disconnect())
+    const seen: string[][] = []
+    monitor.on('monitor', (_time: string, args: string[]) => { seen.push(args) })
+    t.equal(await store.set('big', { version: 2, value }, 7, 1), true)
+    t.equal(await store.set('big', { version: 2, value }, 7, 1), false, 'a conflict')
+    await client.ping()
+    await monitor.disconnect()
+    const scripts = seen.filter((args) => /^(evalsha|eval)$/i.test(args[0]!))
+    t.equal(scripts.length, 2)
+    for (const args of scripts) t.ok(args.join(' ').length < 300, `the script got keys and numbers only (${args.join(' ').length} characters)`)
+    const sets = seen.filter((args) => args[0]!.toLowerCase() === 'set' && args[2] === `2:${value}`)
+    t.equal(sets.length, 2, 'each value went in a SET of its own')
+    t.same(await client.keys('*staged*'), [], 'the winner was renamed into place, the loser deleted')
+    t.equal((await store.get('big'))?.version, 2)
+    const ttl = await client.ttl(`${prefix}big`)
+    t.ok(ttl > 0 && ttl <= 7, `the entry has the TTL of the write (${ttl}s), not the staged value's`)
+  })
+
+  t.test('a write whose staged value could not be stored fails; the entry is unchanged', async (t) => {
+    await redisCommand(server.port, ['ACL', 'SETUSER', 'noset', 'on', '>secret', '~*', '&*', '+@all', '-set'])
+    t.teardown(() => redisCommand(server.port, ['ACL', 'DELUSER', 'noset']))
+    const limited = connect(t, server.port, { username: 'noset', password: 'secret' })
+    const prefix = freshPrefix()
+    const store = new RedisStore({ client: limited, prefix })
+    await client.set(`${prefix}a`, '1:x', 'EX', TTL)
+    await t.rejects(store.set('a', { version: 2, value: 'y' }, TTL, 1), { message: /NOPERM|can't run this command/ })
+    t.equal(await client.get(`${prefix}a`), '1:x')
+    t.same(await client.keys('*staged*'), [])
   })
 
   t.test('invalid ttls send no command at all', async (t) => {
@@ -232,6 +285,21 @@ t.test('3-master Redis Cluster', async (t) => {
       t.equal(await store.set(key, { version: 2, value: `${key}+` }, TTL, 1), true, `update ${key}`)
       t.equal(await store.set(key, { version: 2, value: 'stale' }, TTL, 1), false, `conflict on ${key}`)
       t.same(await store.get(key), { version: 2, value: `${key}+` })
+    }
+  })
+
+  t.test('each staged name is in the same hash slot as its session key', async (t) => {
+    const slot = async (key: string): Promise<number> => Number(await redisCommand(cluster.nodes[0]!.port, ['CLUSTER', 'KEYSLOT', key]))
+    for (const [key, staged] of STAGED_NAMES) t.equal(await slot(staged), await slot(key), JSON.stringify(key))
+  })
+
+  t.test('a prefix with a hash tag puts every key in one slot, and compare-and-set works there too', async (t) => {
+    const prefix = `{${freshPrefix()}}`
+    const store = new RedisStore({ client, prefix })
+    for (let i = 0; i < 5; i++) {
+      t.equal(await store.set(`s${i}`, { version: 1, value: 'a' }, TTL, 0), true)
+      t.equal(await store.set(`s${i}`, { version: 2, value: 'b' }, TTL, 1), true)
+      t.same(await store.get(`s${i}`), { version: 2, value: 'b' })
     }
   })
 })
