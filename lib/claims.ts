@@ -57,9 +57,10 @@ export function serializeClaims (c: Claims): string {
  * A copy of session data that is exactly what JSON.parse(JSON.stringify(record)) would give, or
  * undefined when a top-level value does not survive JSON unchanged (undefined, a function, NaN, -0).
  * Strings and numbers are immutable and shared; objects go through a JSON round trip, which is exact
- * for them by definition (own "__proto__" keys included).
+ * for them by definition (own "__proto__" keys included). With `objects` false, a record holding
+ * any object gives undefined instead: for callers that have a cheaper way to copy those.
  */
-export function copyJsonRecord (record: SessionRecord): SessionRecord | undefined {
+export function copyJsonRecord (record: SessionRecord, objects = true): SessionRecord | undefined {
   const copy: SessionRecord = Object.create(null)
   for (const key in record) {
     const value = record[key]
@@ -77,6 +78,7 @@ export function copyJsonRecord (record: SessionRecord): SessionRecord | undefine
           copy[key] = null
           break
         }
+        if (!objects) return undefined
         const json = JSON.stringify(value)
         if (json === undefined) return undefined
         copy[key] = JSON.parse(json)

@@ -22,7 +22,9 @@ interface KnownValue {
   /** The exact sealed value: a read is answered from here only when the store returns this string. */
   value: string
   /** Never changed: shared with every session loaded from it, which copies before writing. */
-  data: SessionRecord
+  data?: SessionRecord
+  /** Until `data` is needed: the data's JSON exactly as sealed into `value`. */
+  json?: string
 }
 
 /** Version that marks an ended session; see StoreEntry. */
@@ -89,6 +91,11 @@ export class Storage {
     const known = this.#known?.get(key)
     if (known !== undefined && known.value === entry.value && known.version === entry.version && known.sid === sid) {
       this.#metrics.storedCacheHits++
+      if (known.data === undefined) {
+        // The JSON that was sealed: parsing it gives exactly what decrypting the value would.
+        known.data = Object.setPrototypeOf(JSON.parse(known.json!), null) as SessionRecord
+        known.json = undefined
+      }
       return { data: known.data, version: entry.version, shared: true }
     }
     const opened = this.#codec.open(entry.value, Number.MAX_SAFE_INTEGER)
@@ -130,10 +137,14 @@ export class Storage {
       this.#metrics.store.conflicts++
       return false
     }
-    // The session's next request reads this value back. A copy (strings and numbers shared), so the
-    // route cannot change it afterwards; data that JSON would not give back exactly is not kept.
-    const copy = this.#known === undefined ? undefined : copyJsonRecord(data)
-    if (copy !== undefined) this.#known!.set(key, { sid, version, value, data: copy })
+    // The session's next request reads this value back, and must get what was sealed, whatever the
+    // route does with its objects afterwards. Data of strings, numbers and booleans is copied here
+    // (the values are shared, so that is cheap); anything else keeps the JSON just sealed and is
+    // parsed on the first read, which costs less than copying objects through JSON again.
+    if (this.#known !== undefined) {
+      const copy = copyJsonRecord(data, false)
+      this.#known.set(key, copy === undefined ? { sid, version, value, json: dataJson } : { sid, version, value, data: copy })
+    }
     return true
   }
 

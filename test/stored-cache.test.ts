@@ -157,3 +157,41 @@ t.test('the store key of a cached token\'s session is derived once, not on every
   }
   t.equal(derived - afterWrites, 1, 'the offloaded session\'s key came with its cached token; the small one\'s was derived once')
 })
+
+t.test('a cached value reads exactly as a fresh decryption of it would, odd values included', async (t) => {
+  const store = new CountingStore()
+  const odd = (app: import('fastify').FastifyInstance): void => {
+    routes(app)
+    app.post('/odd', async (req) => {
+      req.session.set('blob', BIG)
+      req.session.set('nan', Number.NaN)
+      req.session.set('negativeZero', -0)
+      req.session.set('when', new Date(0))
+      req.session.set('nested', { gone: undefined, list: [1, undefined, Number.POSITIVE_INFINITY], fn: () => 1 })
+      return 'ok'
+    })
+    // Tells apart what JSON output would blur: NaN and null, -0 and 0, a Date and its string.
+    app.get('/describe', async (req) => Object.fromEntries(Object.entries(req.session.data()).map(([k, v]) => [
+      k,
+      v !== null && typeof v === 'object' ? `${Object.prototype.toString.call(v)} ${JSON.stringify(v)}` : `${typeof v} ${Object.is(v, -0) ? '-0' : String(v)}`
+    ])))
+    app.post('/flat', async (req) => {
+      req.session.set('blob', BIG)
+      req.session.set('n', 1)
+      req.session.set('yes', true)
+      req.session.set('none', null)
+      return 'ok'
+    })
+  }
+  const cached = await build(t, { store }, odd)
+  const fresh = await build(t, { store, cache: false }, odd)
+  for (const route of ['/odd', '/flat']) {
+    const cookie = sessionCookie(await cached.app.inject({ method: 'POST', url: route }))!.value
+    const hits = engine(cached.app).metrics.storedCacheHits
+    const fromCache = (await cached.app.inject({ url: '/describe', cookies: { session: cookie } })).json()
+    t.equal(engine(cached.app).metrics.storedCacheHits, hits + 1, `${route}: answered from the cache`)
+    const decrypted = (await fresh.app.inject({ url: '/describe', cookies: { session: cookie } })).json()
+    t.same(fromCache, decrypted, `${route}: the same values as a fresh decryption`)
+    t.equal(decrypted.blob, `string ${BIG}`, `${route}: (the comparison sees the data)`)
+  }
+})
