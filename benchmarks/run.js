@@ -563,6 +563,7 @@ async function main () {
   if (load1 > 0.5) console.log(`warning: load average is ${load1.toFixed(2)} before starting; other processes will add noise`)
 
   const started = Date.now()
+  const cpuTimesAtStart = stolenCpu()
   const needsRedis = jobs.some((j) => j.config.redis)
   const redis = needsRedis ? await startRedis() : undefined
   if (redis) console.log(`redis-server ready on 127.0.0.1:${redis.port}`)
@@ -585,12 +586,13 @@ async function main () {
   }
 
   const seconds = (Date.now() - started) / 1000
+  const steal = stealShare(cpuTimesAtStart, stolenCpu())
   const header = [
     '# fastify-encrypted-session benchmark',
     '',
     `${new Date().toISOString()} · Node ${process.version} · ${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.cpus().length} · ` +
       `${opts.connections} connections · ${opts.duration} s per measurement (+${opts.warmup} s warm-up) · ` +
-      `median of ${opts.rounds} rounds · total ${(seconds / 60).toFixed(1)} min · load average at start ${load1.toFixed(2)} · ${pinning.note}`,
+      `median of ${opts.rounds} rounds · total ${(seconds / 60).toFixed(1)} min · load average at start ${load1.toFixed(2)} · ${steal} · ${pinning.note}`,
     '',
     `Session payload: one string field of the given size. "/" is measured with the ${ROOT_PAYLOAD} session only. ` +
       '"vs bare": req/s relative to bare Fastify on the same route in this run. "spread": (max − min) / median of req/s over rounds. ' +
@@ -609,7 +611,30 @@ async function main () {
   if (failures.size > 0) process.exitCode = 1
 }
 
-module.exports = { load, seed, startServer, startRedis }
+// On a VM the hypervisor can give the CPUs to other guests; that time ("steal" in /proc/stat) is
+// lost to every configuration at random, and a run with much of it is noisier than its spreads
+// alone suggest. Linux only; elsewhere the header says it is unknown.
+function stolenCpu () {
+  try {
+    const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number)
+    return { steal: fields[7], total: fields.reduce((a, b) => a + b, 0) }
+  } catch {
+    return undefined
+  }
+}
+
+function stealShare (before, after) {
+  if (before === undefined || after === undefined || after.total <= before.total) return 'hypervisor steal unknown'
+  return `hypervisor steal ${(100 * (after.steal - before.steal) / (after.total - before.total)).toFixed(0)} % of CPU time`
+}
+
+/** For other scripts here: pins this process to CPU 1 and what it starts to CPU 0, as run.js does. */
+function usePinning (wanted = true) {
+  pinning = setUpPinning(wanted)
+  return pinning.note
+}
+
+module.exports = { load, seed, startServer, startRedis, usePinning }
 
 if (require.main === module) {
   main().catch((err) => {
