@@ -31,9 +31,10 @@ export interface Retired {
 export class Session<T extends object = SessionRecord> {
   #id: string
   #data: SessionRecord
-  // True while #data is a cache's parsed copy (of a token, or of an offloaded value), shared by every
-  // request that loads the same one: primitives are read from it directly, and the first write or hand-out of anything
-  // mutable makes a private copy. A route that only reads strings and numbers copies nothing.
+  // True while #data is a cache's parsed copy (of a token, or of an offloaded value), shared by
+  // every request that loads the same one: primitives are read from it directly, and the first
+  // write or hand-out of anything mutable makes a private copy. A route that only reads strings and
+  // numbers copies nothing.
   #shared = false
   #lifetime: Lifetime
   /** When the session began (claims.iat). */

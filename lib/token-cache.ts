@@ -1,9 +1,10 @@
-// The bounded memory of tokens already authenticated. Two generations of plain Maps instead of an
-// exact LRU: a profile of /rw (a new token every request) had lru-cache's bookkeeping at 9 % of the
-// server's CPU, more than AES-GCM itself. Here a lookup is one or two Map gets and an insert is one
-// Map set; when the young generation is full it becomes the old one and the previous old one is
-// dropped whole. A token used within the last generation is kept (it moves back to the young one
-// when found in the old), so tokens in steady use stay and forgotten ones age out.
+// The bounded memory of what was already authenticated: tokens (manager.ts) and offloaded values
+// (storage.ts). Two generations of plain Maps instead of an exact LRU: a profile of /rw (a new
+// token every request) had lru-cache's bookkeeping at 9 % of the server's CPU, more than AES-GCM
+// itself. Here a lookup is one or two Map gets and an insert is one Map set; when the young
+// generation is full it becomes the old one and the previous old one is dropped whole. An entry
+// used within the last generation is kept (it moves back to the young one when found in the old),
+// so entries in steady use stay and forgotten ones age out.
 
 export class TokenCache<V> {
   #young = new Map<string, V>()

@@ -18,11 +18,11 @@ export interface RedisStoreOptions {
 const ENCODED = /^(-?\d+):/
 
 // Compare-and-set. The new value does not go through the script: Redis copies a script's
-// arguments into Lua, and a 22 KB argument made the script cost 70 us of Redis CPU per write
-// against 2 us for a plain SET of the same value. So the value is first written, with its TTL, by
-// a plain SET under a staging key of its own (unique per write, in the same hash slot), and the
-// script, pipelined right behind it, only compares versions and renames the staged value into
-// place: two keys of one slot, which Redis Cluster allows. Every command a script runs costs a few
+// arguments into Lua, and with a 22 KB value as an argument a write cost Redis about 75 us of CPU,
+// against about 23 us for a plain SET of the same value (benchmarks/redis-cas.js). So the value is
+// first written, with its TTL, by a plain SET under a staging key of its own (unique per write, in
+// the same hash slot), and the script, sent right behind it on the same connection, only compares
+// versions and renames the staged value into place: two keys of one slot, which Redis Cluster allows. Every command a script runs costs a few
 // microseconds, so the common case (an update) runs two: GETRANGE and RENAME.
 // Anything the script cannot read as one of our entries (another Redis type, a value without a
 // version, a tombstone) is a conflict: overwriting it would destroy something we do not own or
