@@ -178,10 +178,19 @@ t.test('standalone redis-server', async (t) => {
     const monitor = await client.monitor()
     t.teardown(() => monitor.disconnect())
     const seen: string[][] = []
-    monitor.on('monitor', (_time: string, args: string[]) => { seen.push(args) })
+    // MONITOR reports commands in the order Redis ran them, so once it reports this marker it has
+    // reported everything before it.
+    const marker = `end-of-writes-${prefix}`
+    const caughtUp = new Promise<void>((resolve) => {
+      monitor.on('monitor', (_time: string, args: string[]) => {
+        seen.push(args)
+        if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) resolve()
+      })
+    })
     t.equal(await store.set('big', { version: 2, value }, 7, 1), true)
     t.equal(await store.set('big', { version: 2, value }, 7, 1), false, 'a conflict')
-    await client.ping()
+    await client.echo(marker)
+    await caughtUp
     await monitor.disconnect()
     const scripts = seen.filter((args) => /^(evalsha|eval)$/i.test(args[0]!))
     t.equal(scripts.length, 2)
