@@ -265,9 +265,7 @@ export class SessionManager {
 
   /** `stored`: the offloaded data, when the claims only refer to it. */
   #accept ({ claims, opened, shared }: Authentic, stored?: { data: SessionRecord, shared: boolean }): Session {
-    const session = (stored === undefined
-      ? new Session(this.lifetime, claims, undefined, shared)
-      : new Session(this.lifetime, claims, stored.data, stored.shared)).markLoaded()
+    const session = new Session(this.lifetime, claims, stored?.data, stored?.shared ?? shared).markLoaded()
     // Freshly decrypted (not from the cache): remember it if the browser keeps this token.
     if (opened.token !== undefined) session.source = opened
     this.metrics.opened++
