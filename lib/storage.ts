@@ -21,6 +21,11 @@ interface KnownValue {
   version: number
   /** The exact sealed value: a read is answered from here only when the store returns this string. */
   value: string
+  /**
+   * The value up to its random IV (or undefined if it has no such part): what identifies this write
+   * to a store that can compare it in place (SessionStore.getIfChanged) instead of returning the value.
+   */
+  head: string | undefined
   /** Never changed: shared with every session loaded from it, which copies before writing. */
   data?: SessionRecord
   /** Until `data` is needed: the data's JSON exactly as sealed into `value`. */
@@ -80,7 +85,21 @@ export class Storage {
    * cookie then names the version before it. Older is refused: that is a stale value put back.
    */
   async read (key: string, sid: string, atLeast: number): Promise<StoredData> {
-    const entry = await this.#call('read', this.#store.get(key))
+    const known = this.#known?.get(key)
+    let entry: StoreEntry | undefined
+    if (known?.head !== undefined && known.sid === sid && known.version >= atLeast && this.#store.getIfChanged !== undefined) {
+      // The store compares the start of what it holds with the value known here: the version and the
+      // value's random IV name one write (an IV never repeats under a key), so a match is that same
+      // value, and the whole value need not cross the network to be compared here.
+      const got = await this.#call('read', this.#store.getIfChanged(key, known.version, known.head))
+      if (got === 'unchanged') {
+        this.#metrics.store.hits++
+        return this.#fromKnown(known)
+      }
+      entry = got
+    } else {
+      entry = await this.#call('read', this.#store.get(key))
+    }
     if (entry === undefined) {
       this.#metrics.store.misses++
       return 'store_missing'
@@ -88,15 +107,8 @@ export class Storage {
     this.#metrics.store.hits++
     if (entry.version === TOMBSTONE) return 'revoked'
     if (entry.version < atLeast || typeof entry.value !== 'string') return 'store_invalid'
-    const known = this.#known?.get(key)
     if (known !== undefined && known.value === entry.value && known.version === entry.version && known.sid === sid) {
-      this.#metrics.storedCacheHits++
-      if (known.data === undefined) {
-        // The JSON that was sealed: parsing it gives exactly what decrypting the value would.
-        known.data = Object.setPrototypeOf(JSON.parse(known.json!), null) as SessionRecord
-        known.json = undefined
-      }
-      return { data: known.data, version: entry.version, shared: true }
+      return this.#fromKnown(known)
     }
     const opened = this.#codec.open(entry.value, Number.MAX_SAFE_INTEGER)
     if (typeof opened === 'string') return 'store_invalid'
@@ -113,8 +125,18 @@ export class Storage {
     }
     Object.setPrototypeOf(body.dat, null)
     if (this.#known === undefined) return { data: body.dat, version: entry.version, shared: false }
-    this.#known.set(key, { sid, version: entry.version, value: entry.value, data: body.dat })
+    this.#known.set(key, { sid, version: entry.version, value: entry.value, head: headOf(entry.value), data: body.dat })
     return { data: body.dat, version: entry.version, shared: true }
+  }
+
+  #fromKnown (known: KnownValue): StoredData {
+    this.#metrics.storedCacheHits++
+    if (known.data === undefined) {
+      // The JSON that was sealed: parsing it gives exactly what decrypting the value would.
+      known.data = Object.setPrototypeOf(JSON.parse(known.json!), null) as SessionRecord
+      known.json = undefined
+    }
+    return { data: known.data, version: known.version, shared: true }
   }
 
   /** True when the session was ended (a tombstone is stored for it). */
@@ -143,7 +165,8 @@ export class Storage {
     // parsed on the first read, which costs less than copying objects through JSON again.
     if (this.#known !== undefined) {
       const copy = copyJsonRecord(data, false)
-      this.#known.set(key, copy === undefined ? { sid, version, value, json: dataJson } : { sid, version, value, data: copy })
+      const head = headOf(value)
+      this.#known.set(key, copy === undefined ? { sid, version, value, head, json: dataJson } : { sid, version, value, head, data: copy })
     }
     return true
   }
@@ -180,4 +203,13 @@ export class Storage {
       this.#metrics.storeSeconds.observe((performance.now() - started) / 1000)
     }
   }
+}
+
+/** A compact JWE up to its IV (header, encrypted key, IV), or undefined when it is not one. */
+function headOf (value: string): string | undefined {
+  const d1 = value.indexOf('.')
+  const d2 = d1 === -1 ? -1 : value.indexOf('.', d1 + 1)
+  const d3 = d2 === -1 ? -1 : value.indexOf('.', d2 + 1)
+  // An IV is 16 characters (12 bytes); anything shorter is not a value this codec sealed.
+  return d3 - d2 === 17 ? value.slice(0, d3) : undefined
 }

@@ -39,9 +39,22 @@ t.test('standalone: cookie-only sessions cost zero Redis commands; offloaded one
 
   const big = sessionCookie(await app.inject({ method: 'POST', url: '/put', payload: { blob: BIG } }))!.value
   await resetCommandStats(server.port)
-  await app.inject({ url: '/read', cookies: { session: big } })
+  const read = await app.inject({ url: '/read', cookies: { session: big } })
+  t.equal(read.json().data.blob, BIG)
   const afterRead = await commandCount(server.port)
-  t.equal(afterRead.get('get'), 1, 'one GET per offloaded read')
+  // The instance that wrote the value asks Redis only whether it is still there (the check script,
+  // whose GETRANGE reads the value's first bytes); the value itself does not come back.
+  t.equal(afterRead.get('getrange'), 1, 'one check of the stored value by the instance that wrote it')
+  t.equal(afterRead.get('get') ?? 0, 0, 'and no GET: the value did not cross the network')
+
+  // Another instance (same keys, nothing cached) fetches the value: one GET.
+  const other = await build(t, { store: new RedisStore({ client }) }, routes)
+  await resetCommandStats(server.port)
+  const fresh = await other.app.inject({ url: '/read', cookies: { session: big } })
+  t.equal(fresh.json().data.blob, BIG)
+  const afterFresh = await commandCount(server.port)
+  t.equal(afterFresh.get('get'), 1, 'one GET per offloaded read by an instance that has not seen the value')
+  t.equal(afterFresh.get('getrange') ?? 0, 0)
 
   const keys = await redisCommand(server.port, ['KEYS', 'sess:*']) as string[]
   t.equal(keys.length, 1)

@@ -126,6 +126,7 @@ t.test('standalone redis-server', async (t) => {
     await client.rpush(`${prefix}list`, 'item')
     t.equal(await store.get('hash'), undefined)
     t.equal(await store.get('list'), undefined)
+    t.equal(await store.getIfChanged('hash', 1, 'head'), undefined, 'the check script reads it as no entry too')
     t.equal(await store.set('hash', { version: 1, value: 'x' }, TTL, 0), false)
     t.equal(await store.set('list', { version: 1, value: 'x' }, TTL, 1), false)
     t.equal(await client.type(`${prefix}hash`), 'hash')
@@ -161,6 +162,7 @@ t.test('standalone redis-server', async (t) => {
     const prefix = freshPrefix()
     const store = new RedisStore({ client: limited, prefix })
     await t.rejects(store.get('a'), { message: /NOPERM/ }, 'GET refused: get rejects')
+    await t.rejects(store.getIfChanged('a', 1, 'head'), { message: /can't run this command/ }, 'GETRANGE refused inside the check script: getIfChanged rejects')
     // An existing entry, so the script must read its version (with GETRANGE) before writing.
     await client.set(`${prefix}a`, '0:x', 'EX', TTL)
     await t.rejects(store.set('a', { version: 1, value: 'y' }, TTL, 0), { message: /can't run this command/ },

@@ -1,9 +1,9 @@
-// The cache of offloaded values: a request still fetches its session's value from the store, but a
+// The cache of offloaded values: a request still asks the store for its session's value, but a
 // value this instance already authenticated (it wrote it, or read it before) is not decrypted and
 // parsed again. Only an exact match counts, and what is cached can never be changed by a route.
 import t from 'tap'
 import { build, sessionCookie, engine, mutateInPlaceRoute, KEY1, KEY2 } from './helpers/app.js'
-import { CountingStore } from './helpers/counting-store.js'
+import { CheckingStore, CountingStore } from './helpers/counting-store.js'
 
 const BIG = 'x'.repeat(6000)
 
@@ -117,6 +117,56 @@ t.test('a value changed in the store is decrypted, never answered from the cache
   t.same(tampered.json().data, {}, 'refused: an empty session')
   t.equal(engine(b.app).metrics.rejected.store_invalid, 1)
   t.equal(engine(b.app).metrics.storedCacheHits, hits)
+})
+
+t.test('a store that can compare in place (getIfChanged) is asked whether the known value is still there', async (t) => {
+  const store = new CheckingStore()
+  const a = await build(t, { store }, routes)
+  const b = await build(t, { store }, routes)
+  const put = await a.app.inject({ method: 'POST', url: '/put', payload: { blob: BIG, n: 1 } })
+  const first = sessionCookie(put)!.value
+  const decryptions = countDecryptions(engine(a.app))
+  t.equal((await a.app.inject({ url: '/read', cookies: { session: first } })).json().data.n, 1)
+  t.same(store.calls, ['set', 'check'], 'the writer checks; it does not fetch the value')
+  t.equal(decryptions.count, 0)
+  t.equal(engine(a.app).metrics.storedCacheHits, 1)
+
+  // b has never seen the value: it fetches it; then it knows it and checks.
+  store.calls.length = 0
+  t.equal((await b.app.inject({ url: '/read', cookies: { session: first } })).json().data.n, 1)
+  t.equal((await b.app.inject({ url: '/read', cookies: { session: first } })).json().data.n, 1)
+  t.same(store.calls, ['get', 'check'])
+
+  // b writes version 2: a's check finds another version and gets the new value, which it decrypts.
+  const second = sessionCookie(await b.app.inject({ method: 'POST', url: '/put', payload: { n: 2 }, cookies: { session: first } }))!.value
+  t.equal((await a.app.inject({ url: '/read', cookies: { session: second } })).json().data.n, 2, 'the newer version')
+  t.equal(decryptions.count, 2, 'the new cookie and the new value were decrypted')
+  t.equal(engine(a.app).metrics.storedCacheHits, 1, 'not a cache hit')
+
+  const keyOf = engine(a.app).storage!.keyOf(put.json().id, 'k1')!
+  const entry = (await store.raw(keyOf))!
+  const parts = entry.value.split('.')
+  const flip = (text: string): string => (text[0] === 'A' ? 'B' : 'A') + text.slice(1)
+
+  // The same version under another IV is another write: fetched, decrypted, refused.
+  await store.put(keyOf, { version: entry.version, value: [parts[0], parts[1], flip(parts[2]!), parts[3], parts[4]].join('.') })
+  t.same((await a.app.inject({ url: '/read', cookies: { session: second } })).json().data, {}, 'another IV: refused')
+  t.equal(engine(a.app).metrics.rejected.store_invalid, 1)
+
+  // A value changed after its IV (same version) matches the head, so the data authenticated here
+  // is used: nothing the store changed is ever read, and an instance without it cached refuses it.
+  await store.put(keyOf, entry)
+  t.equal((await a.app.inject({ url: '/read', cookies: { session: second } })).json().data.n, 2, 'put back: read (and known again)')
+  await store.put(keyOf, { version: entry.version, value: [parts[0], parts[1], parts[2], flip(parts[3]!), parts[4]].join('.') })
+  t.equal((await a.app.inject({ url: '/read', cookies: { session: second } })).json().data.n, 2, 'the known data, not the changed bytes')
+  const c = await build(t, { store }, routes)
+  t.same((await c.app.inject({ url: '/read', cookies: { session: second } })).json().data, {}, 'an instance that fetches it refuses it')
+  t.equal(engine(c.app).metrics.rejected.store_invalid, 1)
+
+  // Gone from the store: the check says so, and the session is empty.
+  await store.delete(keyOf)
+  t.same((await a.app.inject({ url: '/read', cookies: { session: second } })).json().data, {}, 'deleted: an empty session')
+  t.equal(engine(a.app).metrics.rejected.store_missing, 1)
 })
 
 t.test('a key-set change forgets every cached value', async (t) => {

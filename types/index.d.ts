@@ -194,6 +194,12 @@ declare namespace fastifyEncryptedSession {
     /** With expectedVersion: compare-and-set (0 = no entry); resolves false when it did not write. */
     set(key: string, entry: StoreEntry, ttl: number, expectedVersion?: number): Promise<boolean>
     delete(key: string): Promise<void>
+    /**
+     * Optional: a read for a caller that holds the entry it last saw. Resolves 'unchanged' when the
+     * stored entry has `version` and its value begins with `head`, otherwise what get() resolves.
+     * A store where a read moves the whole value over a network implements it to save that.
+     */
+    getIfChanged?(key: string, version: number, head: string): Promise<StoreEntry | undefined | 'unchanged'>
   }
 
   export type RejectReason =

@@ -31,3 +31,17 @@ export class CountingStore extends MemoryStore {
     await super.set(key, entry, 3600)
   }
 }
+
+/**
+ * A CountingStore with the optional getIfChanged, written the plain way (read the entry, compare),
+ * so the plugin's use of it can be tested without Redis; RedisStore's script is held to the same
+ * contract in test/helpers/store-contract.ts.
+ */
+export class CheckingStore extends CountingStore {
+  async getIfChanged (key: string, version: number, head: string): Promise<StoreEntry | undefined | 'unchanged'> {
+    this.calls.push('check')
+    const entry = await this.raw(key)
+    if (entry !== undefined && entry.version === version && entry.value.startsWith(head)) return 'unchanged'
+    return entry
+  }
+}

@@ -127,5 +127,28 @@ export function storeContract (
       const winner = results.indexOf(true)
       t.same(await store.get('a'), { version: 2, value: `writer ${winner}` })
     })
+
+    t.test('getIfChanged (optional): unchanged only for the same version and head, else what get gives', async (t) => {
+      const { store, expire } = await make(t)
+      if (store.getIfChanged === undefined) {
+        t.pass(`${name} does not implement the optional getIfChanged: the plugin uses get`)
+        return
+      }
+      const head = 'eyJhbGciOiJkaXIifQ..AAAAAAAAAAAAAAAA'
+      const value = `${head}.ciphertext.tag`
+      await store.set('a', { version: 4, value }, TTL)
+      t.equal(await store.getIfChanged('a', 4, head), 'unchanged')
+      t.equal(await store.getIfChanged('a', 4, value), 'unchanged', 'the whole value is a head too')
+      t.same(await store.getIfChanged('a', 4, 'eyJhbGciOiJkaXIifQ..BAAAAAAAAAAAAAAA'), { version: 4, value }, 'another IV: the entry')
+      t.same(await store.getIfChanged('a', 3, head), { version: 4, value }, 'another version: the entry')
+      t.same(await store.getIfChanged('a', 44, head), { version: 4, value }, 'a version that only starts the same: the entry')
+      t.same(await store.getIfChanged('a', 4, `${value}x`), { version: 4, value }, 'longer than the value: the entry')
+      t.equal(await store.getIfChanged('never-written', 1, head), undefined)
+      await store.set('a', { version: -1, value: '' }, TTL, 4)
+      t.same(await store.getIfChanged('a', 4, head), { version: -1, value: '' }, 'a tombstone reads back')
+      await store.set('b', { version: 2, value }, TTL)
+      await expire('b')
+      t.equal(await store.getIfChanged('b', 2, head), undefined, 'an expired entry is not unchanged: it is gone')
+    })
   }) as unknown as Promise<void>
 }
