@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { Codec, type RejectReason } from './codec.js'
-import { copyJsonRecord, parseClaims, serializeClaims, isRecord, type Claims, type SessionRecord } from './claims.js'
+import { copyJsonRecord, parseClaims, serializeClaims, isRecord, stringifyRecord, type Claims, type SessionRecord } from './claims.js'
 import { cookieWriter, type CookieWriter } from './cookie.js'
 import { errors } from './errors.js'
 import { KeyRing, type KeyEntry } from './keys/keyring.js'
@@ -249,6 +249,7 @@ export class SessionManager {
     }
     const session = this.#accept(result, stored)
     session.storedVersion = stored.version
+    session.jsonMemo = stored.memo
     session.storeKey = result.opened.storeKey
     return session
   }
@@ -314,7 +315,7 @@ export class SessionManager {
     if (session.rotated) this.metrics.rotated++
     session.storeKid ??= this.codec.ring.current.kid
     // Stringified once: the same JSON goes into the cookie or, when too large for it, the store.
-    const json = JSON.stringify(session.record)
+    const { json, memo } = stringifyRecord(session.record, session.jsonMemo)
     const inCookie = this.#render(session, { dat: session.record, json }, https)
     // The store key (an HMAC) is computed only when the store is touched: a session that fits in
     // its cookie and never left it costs nothing more than without a store.
@@ -330,7 +331,7 @@ export class SessionManager {
     }
     const version = session.storedVersion + 1
     const ttl = Math.max(1, session.remaining())
-    if (!await storage.write(this.#storeKey(session, storage)!, session.id, version, session.storedVersion, session.record, json, ttl)) {
+    if (!await storage.write(this.#storeKey(session, storage)!, session.id, version, session.storedVersion, session.record, json, ttl, memo)) {
       log.info({ session: this.config.sessionName }, 'offloaded session changed or ended by another request; this change was refused')
       throw new errors.FST_ENCSESS_STORE_CONFLICT()
     }

@@ -1,7 +1,7 @@
 // The per-request session: data plus the flags that tell the response what to write. It does no I/O
 // and no crypto; lifecycle.ts reads its flags when the reply is sent.
 import { randomBytes } from 'node:crypto'
-import { copyJsonRecord, type Claims, type SessionRecord } from './claims.js'
+import { copyJsonRecord, type Claims, type JsonMemo, type SessionRecord } from './claims.js'
 import type { CookieAttributes } from './cookie.js'
 
 export interface Lifetime {
@@ -48,6 +48,8 @@ export class Session<T extends object = SessionRecord> {
   storedVersion: number
   /** With a store: the kid that derives this session's store key (see Storage.keyOf). */
   storeKid: string | undefined
+  /** @internal The JSON of the loaded data's long strings, when the store's cache had it. */
+  jsonMemo: JsonMemo | undefined
   /** @internal The store key last derived for this session, with the id and kid it was derived from. */
   storeKey: { id: string, kid: string, key: string } | undefined
   changed = false

@@ -3,7 +3,7 @@
 // session, version and purpose, so a store dump yields neither data nor working cookies.
 import { createHmac } from 'node:crypto'
 import type { Codec } from './codec.js'
-import { copyJsonRecord, isRecord, type SessionRecord } from './claims.js'
+import { copyJsonRecord, isRecord, type JsonMemo, type SessionRecord } from './claims.js'
 import { errors } from './errors.js'
 import type { Metrics } from './metrics.js'
 import type { SessionStore, StoreEntry } from './stores/store.js'
@@ -13,7 +13,7 @@ import { TokenCache } from './token-cache.js'
  * A stored entry read back and authenticated, or why it could not be used. `shared` data is also
  * held by this instance's cache of stored values: the session must copy it before changing it.
  */
-export type StoredData = { data: SessionRecord, version: number, shared: boolean } | 'store_missing' | 'store_invalid' | 'revoked'
+export type StoredData = { data: SessionRecord, version: number, shared: boolean, memo?: JsonMemo } | 'store_missing' | 'store_invalid' | 'revoked'
 
 /** A stored value this instance wrote or authenticated, and the data it holds. */
 interface KnownValue {
@@ -30,6 +30,8 @@ interface KnownValue {
   data?: SessionRecord
   /** Until `data` is needed: the data's JSON exactly as sealed into `value`. */
   json?: string
+  /** The JSON of the data's long strings (see stringifyRecord), for the session's next write. */
+  memo?: JsonMemo
 }
 
 /** Version that marks an ended session; see StoreEntry. */
@@ -60,7 +62,7 @@ export class Storage {
     this.#metrics = metrics
     // Bytes: the sealed value, and about as much again for the data parsed from it.
     this.#known = cacheMax > 0
-      ? new TokenCache<KnownValue>(cacheMax, 64 * 1024 * 1024, (key, known) => key.length + 2 * known.value.length + 96)
+      ? new TokenCache<KnownValue>(cacheMax, 64 * 1024 * 1024, (key, known) => key.length + 2 * known.value.length + memoLength(known.memo) + 96)
       : undefined
   }
 
@@ -136,7 +138,7 @@ export class Storage {
       known.data = Object.setPrototypeOf(JSON.parse(known.json!), null) as SessionRecord
       known.json = undefined
     }
-    return { data: known.data, version: known.version, shared: true }
+    return { data: known.data, version: known.version, shared: true, memo: known.memo }
   }
 
   /** True when the session was ended (a tombstone is stored for it). */
@@ -149,7 +151,7 @@ export class Storage {
    * Writes version `version` of a session's data if the stored version is still `expected`.
    * Resolves false when another request got there first (or the session was ended).
    */
-  async write (key: string, sid: string, version: number, expected: number, data: SessionRecord, dataJson: string, ttl: number): Promise<boolean> {
+  async write (key: string, sid: string, version: number, expected: number, data: SessionRecord, dataJson: string, ttl: number, memo?: JsonMemo): Promise<boolean> {
     // dataJson is the session data already stringified for the cookie-size check: not done twice.
     const value = this.#codec.seal(`${this.#head}${JSON.stringify(sid)},"ver":${version},"dat":${dataJson}}`)
     // Forgotten first: whatever happens to this write, the value known before it is not current.
@@ -166,7 +168,7 @@ export class Storage {
     if (this.#known !== undefined) {
       const copy = copyJsonRecord(data, false)
       const head = headOf(value)
-      this.#known.set(key, copy === undefined ? { sid, version, value, head, json: dataJson } : { sid, version, value, head, data: copy })
+      this.#known.set(key, copy === undefined ? { sid, version, value, head, json: dataJson, memo } : { sid, version, value, head, data: copy, memo })
     }
     return true
   }
@@ -203,6 +205,12 @@ export class Storage {
       this.#metrics.storeSeconds.observe((performance.now() - started) / 1000)
     }
   }
+}
+
+function memoLength (memo: JsonMemo | undefined): number {
+  let length = 0
+  if (memo !== undefined) for (const { json } of memo.values()) length += json.length
+  return length
 }
 
 /** A compact JWE up to its IV (header, encrypted key, IV), or undefined when it is not one. */

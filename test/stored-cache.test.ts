@@ -4,6 +4,7 @@
 import t from 'tap'
 import { build, sessionCookie, engine, mutateInPlaceRoute, KEY1, KEY2 } from './helpers/app.js'
 import { CheckingStore, CountingStore } from './helpers/counting-store.js'
+import { countLongStringifies } from './helpers/json.js'
 
 const BIG = 'x'.repeat(6000)
 
@@ -167,6 +168,29 @@ t.test('a store that can compare in place (getIfChanged) is asked whether the kn
   await store.delete(keyOf)
   t.same((await a.app.inject({ url: '/read', cookies: { session: second } })).json().data, {}, 'deleted: an empty session')
   t.equal(engine(a.app).metrics.rejected.store_missing, 1)
+})
+
+t.test('a long value that a write leaves unchanged is not serialized again', async (t) => {
+  const store = new CountingStore()
+  const { app } = await build(t, { store }, (app) => {
+    routes(app)
+    app.post('/incr', async (req) => {
+      req.session.set('n', ((req.session.get('n') as number | undefined) ?? 0) + 1)
+      return { n: req.session.get('n') }
+    })
+  })
+  let cookie = sessionCookie(await app.inject({ method: 'POST', url: '/put', payload: { blob: BIG, n: 0 } }))!.value
+  let serialized = 0
+  for (let i = 1; i <= 3; i++) {
+    const { count, result: res } = await countLongStringifies(() => app.inject({ method: 'POST', url: '/incr', cookies: { session: cookie } }))
+    serialized += count
+    t.equal(res.json().n, i)
+    cookie = sessionCookie(res)!.value
+  }
+  t.equal(serialized, 0, 'the 6 KB value was serialized once, when it was set')
+  t.same((await app.inject({ url: '/read', cookies: { session: cookie } })).json().data, { blob: BIG, n: 3 })
+  const fresh = await build(t, { store }, routes)
+  t.same((await fresh.app.inject({ url: '/read', cookies: { session: cookie } })).json().data, { blob: BIG, n: 3 }, 'and what was stored decrypts to the same data')
 })
 
 t.test('a key-set change forgets every cached value', async (t) => {
