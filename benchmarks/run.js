@@ -256,6 +256,19 @@ function startServer (config, payload, redisPort) {
             child.send({ type: 'cpu' })
           })
         },
+        /** For profile.js: 'start' V8's CPU profiler in the server, or 'stop' it and get the profile. */
+        profile (action) {
+          return new Promise((resolve, reject) => {
+            const onMessage = (m) => {
+              if (m?.type !== 'profile') return
+              child.removeListener('message', onMessage)
+              if (m.error) reject(new Error(m.error))
+              else resolve(m)
+            }
+            child.on('message', onMessage)
+            child.send({ type: 'profile', action })
+          })
+        },
         stop () {
           if (child.connected) child.send({ type: 'stop' })
           return waitExit(child, 6000)
@@ -634,7 +647,7 @@ function usePinning (wanted = true) {
   return pinning.note
 }
 
-module.exports = { load, seed, startServer, startRedis, usePinning }
+module.exports = { clientsFor, load, seed, startServer, startRedis, usePinning }
 
 if (require.main === module) {
   main().catch((err) => {

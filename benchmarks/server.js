@@ -215,9 +215,36 @@ async function main () {
   process.on('message', (msg) => {
     if (msg?.type === 'stop') stop()
     if (msg?.type === 'cpu') process.send({ type: 'cpu', usage: process.cpuUsage(), served })
+    if (msg?.type === 'profile') {
+      profile(msg.action).then(
+        (reply) => process.send({ type: 'profile', served, ...reply }),
+        (err) => process.send({ type: 'profile', error: err.message })
+      )
+    }
   })
   process.on('disconnect', stop)
   process.send({ type: 'ready', port: app.server.address().port })
+}
+
+// For profile.js: V8's CPU profiler (what --cpu-prof uses) over just the measured window, through
+// the inspector, so start-up and warm-up stay out of the profile. Not used by run.js.
+let inspectorSession
+async function profile (action) {
+  const inspector = require('node:inspector')
+  const post = (method, params) => new Promise((resolve, reject) => {
+    inspectorSession.post(method, params, (err, result) => err ? reject(err) : resolve(result))
+  })
+  if (action === 'start') {
+    inspectorSession = new inspector.Session()
+    inspectorSession.connect()
+    await post('Profiler.enable')
+    await post('Profiler.setSamplingInterval', { interval: 200 })
+    await post('Profiler.start')
+    return {}
+  }
+  const { profile } = await post('Profiler.stop')
+  inspectorSession.disconnect()
+  return { profile }
 }
 
 if (require.main === module) {
