@@ -82,9 +82,9 @@ export class SessionManager {
   readonly #affinityWriter: CookieWriter | undefined
   // Tokens known to be authentic, exact string match, to their plaintext: tokens this instance
   // sealed (the browser sends them back next) and tokens it opened that stay the browser's cookie.
-  // A token replaced in the same response is not kept. Audience and shape are checked when a
-  // token's claims are first parsed (they cannot change for the same token), expiry on every use;
-  // a key-set change empties it.
+  // A token replaced in a response is dropped (a cached one) or not kept (one just decrypted).
+  // Audience and shape are checked when a token's claims are first parsed (they cannot change for
+  // the same token), expiry on every use; a key-set change empties it.
   readonly #opened: TokenCache<Cached> | undefined
   /** The largest cookie value we could have produced: anything longer is refused unread. */
   readonly maxTokenLength: number
@@ -269,6 +269,7 @@ export class SessionManager {
     const session = new Session(this.lifetime, claims, stored?.data, stored?.shared ?? shared).markLoaded()
     // Freshly decrypted (not from the cache): remember it if the browser keeps this token.
     if (opened.token !== undefined) session.source = opened
+    else session.cachedToken = opened
     this.metrics.opened++
     this.metrics.decrypted[opened.entry.kid]!++
     if (opened.entry !== this.codec.ring.current) session.rotated = true
@@ -405,6 +406,11 @@ export class SessionManager {
         const dat = copyJsonRecord(body.dat)
         if (dat !== undefined) cached.claims = Object.assign(head, { dat })
       }
+      // The token this one replaces is the browser's no longer: dropped now, its entry dies young
+      // instead of outliving thousands of requests in the old generation of the heap. (A request
+      // already on its way with it is decrypted instead.)
+      const replaced = session.cachedToken as Cached | undefined
+      if (replaced !== undefined) this.#opened.delete(cacheKey(replaced.exact))
       this.#opened.set(cacheKey(token), cached)
     }
     return this.#writer.serialize(token, rendered.maxAge, https, session.cookieOptions)

@@ -56,6 +56,8 @@ export class Session<T extends object = SessionRecord> {
   deleted = false
   /** @internal The freshly decrypted token this session came from, for the manager's cache. */
   source: unknown
+  /** @internal The manager's cache entry of the token this session came from, when it was a hit. */
+  cachedToken: unknown
   /** Opened with a decrypt-only key: re-seal with the current key on this response. */
   rotated = false
   #touched = false

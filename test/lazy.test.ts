@@ -78,6 +78,22 @@ t.test('a token this instance sealed opens from the cache; a replaced token is n
   t.equal(manager.metrics.cacheHits, 1, 'the replaced token was decrypted both times')
 })
 
+t.test('a cached token that a write replaces leaves the cache; replayed, it is decrypted and still valid', async (t) => {
+  const { app } = await build(t)
+  const manager = engine(app)
+  const first = sessionCookie(await app.inject({ method: 'POST', url: '/incr' }))!.value
+  const second = sessionCookie(await app.inject({ method: 'POST', url: '/incr', cookies: { session: first } }))!.value
+  t.equal(manager.metrics.cacheHits, 1, 'first came from the cache')
+  const opened = manager.metrics.opened
+  // A request that was already on its way with the old cookie (a parallel tab) still works.
+  t.same((await app.inject({ url: '/read', cookies: { session: first } })).json().n, 1)
+  t.equal(manager.metrics.cacheHits, 1, 'first was no longer cached: decrypted')
+  t.equal(manager.metrics.opened, opened + 1)
+  // The token that replaced it is cached, and a read (no new token) keeps it there.
+  for (let i = 0; i < 2; i++) t.same((await app.inject({ url: '/read', cookies: { session: second } })).json().n, 2)
+  t.equal(manager.metrics.cacheHits, 3, 'second: two cache hits')
+})
+
 t.test('a cached token\'s data is shared only for reading: in-place changes never reach the next request', async (t) => {
   const { app } = await build(t, {}, (app) => {
     mutateInPlaceRoute(app)
