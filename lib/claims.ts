@@ -54,11 +54,13 @@ export function serializeClaims (c: Claims): string {
 }
 
 /**
- * The JSON of a record's long string values as last stringified, by key. Strings are immutable, so
- * a value that is still the same string still has the same JSON; the memo belongs to one session,
+ * A record's long string values that JSON.stringify last left unescaped, by key: their JSON is the
+ * value in quotes. Strings are immutable, so a value that is still the same string still needs no
+ * escaping, and the memo holds nothing but references to strings the data holds anyway (keeping
+ * the JSON text itself cost a 1M-request soak 70 MB of peak RSS). The memo belongs to one session,
  * so how long a stringify takes says nothing about any other session's data.
  */
-export type JsonMemo = Map<string, { value: string, json: string }>
+export type JsonMemo = Map<string, string>
 
 // Below this, JSON.stringify of a string costs less than keeping its JSON. Node 20's V8 escapes
 // strings at about 4 ns a character: 65 us for a 16 KB value, on every write of the session.
@@ -77,10 +79,9 @@ export function stringifyRecord (record: SessionRecord, memo: JsonMemo | undefin
     const value = record[key]
     let member: string | undefined
     if (typeof value === 'string' && value.length >= MEMO_MIN) {
-      const known = memo?.get(key)
-      member = known !== undefined && known.value === value ? known.json : JSON.stringify(value)
-      next ??= new Map()
-      next.set(key, { value, json: member })
+      member = memo?.get(key) === value ? `"${value}"` : JSON.stringify(value)
+      // Escaping always lengthens, so the same length plus quotes means nothing was escaped.
+      if (member.length === value.length + 2) (next ??= new Map()).set(key, value)
     } else {
       if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
         return { json: JSON.stringify(record), memo: undefined }

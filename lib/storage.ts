@@ -30,7 +30,7 @@ interface KnownValue {
   data?: SessionRecord
   /** Until `data` is needed: the data's JSON exactly as sealed into `value`. */
   json?: string
-  /** The JSON of the data's long strings (see stringifyRecord), for the session's next write. */
+  /** The data's long strings that need no JSON escaping (see stringifyRecord), for the next write. */
   memo?: JsonMemo
 }
 
@@ -207,9 +207,11 @@ export class Storage {
   }
 }
 
+// The memo's strings are the data's own, but with data kept as JSON (see write) they are not
+// otherwise held: counted in full.
 function memoLength (memo: JsonMemo | undefined): number {
   let length = 0
-  if (memo !== undefined) for (const { json } of memo.values()) length += json.length
+  if (memo !== undefined) for (const value of memo.values()) length += value.length
   return length
 }
 
