@@ -122,9 +122,11 @@ function area (frame) {
   if (functionName === '(program)') return 'V8 and native code outside JS functions'
   if (url === '' && /^(writev|writeBuffer|writeUtf8String|writeLatin1String|writeAsciiString)$/.test(functionName)) return 'socket writes (syscalls)'
   if (url === '') return 'native'
-  if (url.includes('/dist/lib/') || url.includes('/benchmarks/')) return url.includes('/benchmarks/') ? 'benchmark routes' : 'fastify-encrypted-session'
+  // Packages first: some of them have a dist/lib/ too.
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)
   if (pkg !== null) return pkg[1]
+  if (url.includes('/benchmarks/')) return 'benchmark routes'
+  if (url.includes('/dist/lib/') || url.includes('/lib/')) return 'fastify-encrypted-session'
   if (url.startsWith('node:internal/crypto')) return 'node:crypto'
   if (/^node:(internal\/)?(_?http|internal\/http)/.test(url)) return 'node:http'
   if (/^node:(internal\/)?(net|stream|internal\/streams|internal\/stream_base)/.test(url)) return 'node:net and streams'
