@@ -62,13 +62,13 @@ export function serializeClaims (c: Claims): string {
  */
 export type JsonMemo = Map<string, string>
 
-// Below this, JSON.stringify of a string costs less than keeping its JSON. Node 20's V8 escapes
-// strings at about 4 ns a character: 65 us for a 16 KB value, on every write of the session.
+// Below this, JSON.stringify of a string costs less than the memo's bookkeeping. Node 20's V8
+// escapes strings at about 4 ns a character: 65 us for a 16 KB value, on every write of the session.
 const MEMO_MIN = 1024
 
 /**
- * Exactly JSON.stringify(record), reusing the memo's JSON for long string values that did not
- * change, with the memo of this result. Anything with a toJSON at the top is left to JSON.stringify
+ * Exactly JSON.stringify(record), quoting instead of stringifying the long string values that the
+ * memo knows need no escaping, with the memo of this result. Anything with a toJSON at the top is left to JSON.stringify
  * (its toJSON would be called with the key, which only JSON.stringify of the whole record does).
  */
 export function stringifyRecord (record: SessionRecord, memo: JsonMemo | undefined): { json: string, memo: JsonMemo | undefined } {

@@ -48,7 +48,7 @@ export class Session<T extends object = SessionRecord> {
   storedVersion: number
   /** With a store: the kid that derives this session's store key (see Storage.keyOf). */
   storeKid: string | undefined
-  /** @internal The JSON of the loaded data's long strings, when the store's cache had it. */
+  /** @internal The loaded data's long strings that need no JSON escaping, when the store's cache knew them. */
   jsonMemo: JsonMemo | undefined
   /** @internal The store key last derived for this session, with the id and kid it was derived from. */
   storeKey: { id: string, kid: string, key: string } | undefined
