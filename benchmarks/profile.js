@@ -21,7 +21,7 @@ const HELP = `usage: node benchmarks/profile.js <config> <payload> <route> [opti
   --top <n>       functions listed (default 25)
   --no-pin        do not pin the server to CPU 0 and this process to CPU 1
 example: node benchmarks/profile.js ours-cookie 100B /rw
-configurations: ${CONFIGS.map((c) => c.name).join(', ')}; payloads: ${Object.keys(PAYLOADS).join(', ')} (none for bare, cookie); routes: ${ROUTES.join(', ')}`
+configurations: ${CONFIGS.map((c) => c.name).join(', ')}; payloads: ${Object.keys(PAYLOADS).join(', ')} (bare and cookie have none: write -); routes: ${ROUTES.join(', ')}`
 
 const CONNECTIONS = 10
 
