@@ -267,9 +267,9 @@ export class SessionManager {
   /** `stored`: the offloaded data, when the claims only refer to it. */
   #accept ({ claims, opened, shared }: Authentic, stored?: { data: SessionRecord, shared: boolean }): Session {
     const session = new Session(this.lifetime, claims, stored?.data, stored?.shared ?? shared).markLoaded()
-    // Freshly decrypted (not from the cache): remember it if the browser keeps this token.
-    if (opened.token !== undefined) session.source = opened
-    else session.cachedToken = opened
+    // Freshly decrypted (`token` set): remembered if the browser keeps it; a cache entry (`exact`
+    // set): dropped if a write replaces it.
+    session.source = opened
     this.metrics.opened++
     this.metrics.decrypted[opened.entry.kid]!++
     if (opened.entry !== this.codec.ring.current) session.rotated = true
@@ -409,8 +409,8 @@ export class SessionManager {
       // The token this one replaces is the browser's no longer: dropped now, its entry dies young
       // instead of outliving thousands of requests in the old generation of the heap. (A request
       // already on its way with it is decrypted instead.)
-      const replaced = session.cachedToken as Cached | undefined
-      if (replaced !== undefined) this.#opened.delete(cacheKey(replaced.exact))
+      const replaced = session.source as Partial<Cached> | undefined
+      if (replaced?.exact !== undefined) this.#opened.delete(cacheKey(replaced.exact))
       this.#opened.set(cacheKey(token), cached)
     }
     return this.#writer.serialize(token, rendered.maxAge, https, session.cookieOptions)

@@ -54,10 +54,11 @@ export class Session<T extends object = SessionRecord> {
   storeKey: { id: string, kid: string, key: string } | undefined
   changed = false
   deleted = false
-  /** @internal The freshly decrypted token this session came from, for the manager's cache. */
+  /**
+   * @internal What the manager knows of the token this session came from: freshly decrypted (to
+   * remember if the browser keeps it) or its cache entry (to drop when a write replaces it).
+   */
   source: unknown
-  /** @internal The manager's cache entry of the token this session came from, when it was a hit. */
-  cachedToken: unknown
   /** Opened with a decrypt-only key: re-seal with the current key on this response. */
   rotated = false
   #touched = false
