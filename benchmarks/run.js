@@ -4,12 +4,12 @@
 //   npm run bench                       # = npm run build && node benchmarks/run.js
 //   node benchmarks/run.js --duration 2 --rounds 3 --only ours
 //
-// Each round starts one server process per (configuration, payload), seeds one session per
-// connection, warms every route up, measures it, and stops the process. Rounds are repeated and
-// the reported numbers are medians over rounds, so one noisy moment on a 2-core machine moves a
-// single sample, not the result. Configurations are interleaved (all of round 1, then all of
-// round 2, each round starting at a different configuration) so slow drift in the machine, such
-// as thermal throttling, is spread over all of them instead of landing on whichever ran last.
+// Each round measures one payload at a time: every configuration's server process for that payload
+// (bare Fastify always among them) runs at once, each is warmed up, and then every route is
+// measured on each process in turn, so compared configurations are measured seconds apart. Ratios
+// are taken within a round and the medians over rounds are reported, so one noisy moment on a
+// 2-core VM moves a single sample, not the result, and slow drift in the machine cancels out of
+// each ratio. The order of payloads and of configurations rotates from round to round.
 
 const { execFileSync, fork, spawn } = require('node:child_process')
 const fs = require('node:fs')
@@ -37,8 +37,8 @@ const HELP = `usage: node benchmarks/run.js [options]
   --connections <n>  concurrent keep-alive connections, one session each (default 10)
   --only <text>      only configurations whose name contains <text> (comma-separated list
                      allowed); "bare" always runs, since every ratio is relative to it
-  --payloads <list>  only these payloads (comma-separated, e.g. 100B,16KB); the baselines,
-                     which have none, always run
+  --payloads <list>  only these payloads (comma-separated, e.g. 100B,16KB); bare runs with
+                     each, Fastify + @fastify/cookie with the one that measures "/"
   --no-pin           do not pin servers (and redis-server) to CPU 0 and the load generator to CPU 1
   --help             this text
 configurations: ${CONFIGS.map((c) => c.name).join(', ')}`
@@ -454,109 +454,222 @@ function median (values) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The plan: which server processes to start, and which routes to measure in each.
+// The plan: which server processes to start, grouped by payload, and which routes each measures.
+//
+// A round measures one group at a time, with every process of the group running at once (idle
+// ones cost nothing). Each route is then measured on every process in turn, so a configuration and
+// the one it is compared with are measured seconds apart, not minutes: on this kind of VM the
+// machine's speed drifts by a third within minutes, and ratios taken minutes apart measured the
+// drift as much as the plugins. Bare Fastify is in every group, so "vs bare" always pairs
+// measurements taken close together too.
 
 function plan (only, payloads) {
   const wanted = (c) => c.name === 'bare' || only === undefined || only.some((s) => c.name.includes(s))
-  const jobs = []
   const skipped = []
+  const configs = []
   for (const config of CONFIGS.filter(wanted)) {
     const why = config.unavailable?.()
-    if (why !== undefined) {
-      skipped.push({ config, why })
-      continue
-    }
-    for (const payload of config.payloads?.filter((p) => payloads === undefined || payloads.includes(p)) ?? ['-']) {
-      const routes = ROUTES.filter((r) => r !== '/' || config.payloads === null || payload === ROOT_PAYLOAD)
-      jobs.push({ config, payload, routes })
-    }
+    if (why !== undefined) skipped.push({ config, why })
+    else configs.push(config)
   }
-  return { jobs, skipped }
+  const baselines = configs.filter((c) => c.payloads === null)
+  const sessions = configs.filter((c) => c.payloads !== null)
+  const groupPayloads = Object.keys(PAYLOADS).filter((p) =>
+    (payloads === undefined || payloads.includes(p)) && sessions.some((c) => c.payloads.includes(p)))
+  // With no session configuration at all, the baselines form the only group.
+  if (groupPayloads.length === 0) return { groups: [{ payload: '-', jobs: baselines.map((config) => ({ config, payload: '-', routes: ROUTES })) }], skipped }
+  // "/" ignores the session, so it is measured in one group only (ROOT_PAYLOAD's, or the first),
+  // and Fastify + @fastify/cookie, whose only use is the "/" comparison, runs there alone.
+  const rootGroup = groupPayloads.includes(ROOT_PAYLOAD) ? ROOT_PAYLOAD : groupPayloads[0]
+  const groups = groupPayloads.map((payload) => {
+    const routes = ROUTES.filter((r) => r !== '/' || payload === rootGroup)
+    const jobs = []
+    for (const config of baselines) {
+      if (config.name === 'bare' || payload === rootGroup) jobs.push({ config, payload: '-', routes })
+    }
+    for (const config of sessions) {
+      if (config.payloads.includes(payload)) jobs.push({ config, payload, routes })
+    }
+    return { payload, jobs }
+  })
+  return { groups, skipped }
 }
 
-async function runJob (job, opts, redisPort, samples, failures) {
-  const { config, payload } = job
-  const bytes = PAYLOADS[payload] ?? 0
-  const session = config.payloads !== null
-  let server
-  try {
-    server = await startServer(config.name, payload, redisPort)
-    if (session) await checkReadWrite(server.port, bytes)
-    // Every route once before any is measured: otherwise the first route measured in a process
-    // runs on colder code than the others (the JIT is still compiling what all routes share), and
-    // configurations whose first measured route is /read (no "/" at that payload) look slower at
-    // /read than the same configuration at a payload where "/" went first.
-    if (opts.warmup > 0) {
-      for (const route of job.routes) {
-        await load(server.port, route, await clientsFor(server.port, route, opts.connections, bytes, session), opts.warmup, opts.connections)
-      }
-    }
-    for (const route of job.routes) {
-      if (opts.warmup > 0) {
-        await load(server.port, route, await clientsFor(server.port, route, opts.connections, bytes, session), opts.warmup, opts.connections)
-      }
-      const jars = await clientsFor(server.port, route, opts.connections, bytes, session)
-      const before = await server.cpu()
-      const clientBefore = process.cpuUsage()
-      const { result, latencies, counts } = await load(server.port, route, jars, opts.duration, opts.connections)
-      const clientUsed = process.cpuUsage(clientBefore)
-      const after = await server.cpu()
-      latencies.sort((a, b) => a - b)
-      const key = `${config.name}|${route}|${payload}`
-      if (!samples.has(key)) samples.set(key, [])
-      samples.get(key).push({
-        rps: result.requests.total / result.duration,
-        p50: percentile(latencies, 50),
-        p99: percentile(latencies, 99),
-        bad: result.non2xx + result.errors + result.timeouts,
-        cookieShare: counts.responses > 0 ? counts.withCookie / counts.responses : 0,
-        // Server CPU per request, and how busy the load generator was: near 100 % it, not the
-        // server, may be what limits req/s, and the req/s ratios of the fast configurations shrink.
-        cpu: after.served > before.served ? (after.micros - before.micros) / (after.served - before.served) : NaN,
-        clientBusy: (clientUsed.user + clientUsed.system) / 1e6 / result.duration
-      })
-    }
-  } catch (err) {
-    failures.set(`${config.name}|${payload}`, err.message.split('\n')[0])
-    console.error(`  ${config.name} ${payload}: FAILED: ${err.message}`)
-  } finally {
-    await server?.stop()
+const jobKey = (job) => `${job.config.name}|${job.payload}`
+
+/** Rotates `list` by a share of its length that grows with the round, so no entry always goes first. */
+function rotated (list, round, rounds) {
+  const offset = Math.floor((round * list.length) / rounds) % Math.max(1, list.length)
+  return [...list.slice(offset), ...list.slice(0, offset)]
+}
+
+/**
+ * One group in one round: start its processes, warm every route of each, then measure each route
+ * on every process in turn, and stop them all. A process that fails is recorded and left out of
+ * the rest of the run (it would fail the same way again); the others go on.
+ */
+async function runGroup (group, round, opts, redisPort, samples, failures) {
+  const live = []
+  const fail = (job, err) => {
+    failures.set(jobKey(job), err.message.split('\n')[0])
+    console.error(`  ${job.config.name} ${job.payload}: FAILED: ${err.message}`)
   }
+  try {
+    for (const job of group.jobs) {
+      if (failures.has(jobKey(job))) continue
+      const bytes = PAYLOADS[group.payload] ?? 0
+      const session = job.config.payloads !== null
+      let server
+      try {
+        server = await startServer(job.config.name, session ? job.payload : '-', redisPort)
+        live.push({ job, server, bytes, session })
+        if (session) await checkReadWrite(server.port, bytes)
+        // Every route once before any is measured: otherwise the first route measured in a process
+        // runs on colder code than the others (the JIT is still compiling what all routes share).
+        if (opts.warmup > 0) {
+          for (const route of job.routes) {
+            await load(server.port, route, await clientsFor(server.port, route, opts.connections, bytes, session), opts.warmup, opts.connections)
+          }
+        }
+      } catch (err) {
+        fail(job, err)
+      }
+    }
+    for (const route of ROUTES) {
+      const here = live.filter(({ job }) => job.routes.includes(route))
+      for (const { job, server, bytes, session } of rotated(here, round, opts.rounds)) {
+        if (failures.has(jobKey(job))) continue
+        try {
+          samples.push({ config: job.config.name, route, payload: job.payload, group: group.payload, round, ...await measure(server, route, bytes, session, opts) })
+        } catch (err) {
+          fail(job, err)
+        }
+      }
+    }
+  } finally {
+    await Promise.all(live.map(({ server }) => server.stop()))
+  }
+}
+
+/** One measurement of one route on one running server, after its own warm-up. */
+async function measure (server, route, bytes, session, opts) {
+  if (opts.warmup > 0) {
+    await load(server.port, route, await clientsFor(server.port, route, opts.connections, bytes, session), opts.warmup, opts.connections)
+  }
+  const jars = await clientsFor(server.port, route, opts.connections, bytes, session)
+  const before = await server.cpu()
+  const clientBefore = process.cpuUsage()
+  const stolenBefore = stolenCpu()
+  const { result, latencies, counts } = await load(server.port, route, jars, opts.duration, opts.connections)
+  const stolenAfter = stolenCpu()
+  const clientUsed = process.cpuUsage(clientBefore)
+  const after = await server.cpu()
+  latencies.sort((a, b) => a - b)
+  return {
+    rps: result.requests.total / result.duration,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    bad: result.non2xx + result.errors + result.timeouts,
+    cookieShare: counts.responses > 0 ? counts.withCookie / counts.responses : 0,
+    // Server CPU per request, and how busy the load generator was: near 100 % it, not the
+    // server, may be what limits req/s, and the req/s ratios of the fast configurations shrink.
+    cpu: after.served > before.served ? (after.micros - before.micros) / (after.served - before.served) : NaN,
+    clientBusy: (clientUsed.user + clientUsed.system) / 1e6 / result.duration,
+    steal: stealFraction(stolenBefore, stolenAfter)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ratios. Every ratio is taken within one round and one group, between two measurements made
+// seconds apart, and the median over rounds is reported: slow drift of the machine cancels out of
+// each round's ratio instead of landing on whichever configuration happened to run in a slow minute.
+
+/** Per round: `a`'s measure divided by `b`'s from the same round and group (`field` 'cpu' divides the other way). */
+function pairedRatios (samples, a, b, field = 'rps') {
+  const ratios = []
+  for (const s of samples) {
+    if (s.config !== a.config || s.route !== a.route || s.payload !== a.payload) continue
+    const other = samples.find((o) => o.config === b.config && o.route === b.route && o.payload === b.payload &&
+      o.round === s.round && o.group === s.group)
+    if (other === undefined) continue
+    // Throughput: more is better. CPU per request: less is better, so the other's over this one's.
+    ratios.push(field === 'cpu' ? other.cpu / s.cpu : s.rps / other.rps)
+  }
+  return ratios.filter(Number.isFinite)
+}
+
+// The issue's targets, as pairs measured in the same group: ours ÷ the reference ≥ bar, in req/s.
+const TARGETS = [
+  { what: '`/` with our plugin ≥ 0.97 × Fastify + @fastify/cookie', ours: ['ours-cookie', '/', ROOT_PAYLOAD], ref: ['cookie', '/', '-'], bar: 0.97 },
+  ...['100B', '1KB', '2.7KB'].map((p) => ({ what: `\`/read\` cookie-only ≥ 1.5 × secure-session, ${p}`, ours: ['ours-cookie', '/read', p], ref: ['secure-session', '/read', p], bar: 1.5 })),
+  { what: '`/read` cookie-only ≥ 0.75 × bare Fastify, 100B', ours: ['ours-cookie', '/read', '100B'], ref: ['bare', '/read', '-'], bar: 0.75 },
+  ...['100B', '1KB', '2.7KB'].map((p) => ({ what: `\`/rw\` cookie-only ≥ 1.1 × secure-session, ${p}`, ours: ['ours-cookie', '/rw', p], ref: ['secure-session', '/rw', p], bar: 1.1 })),
+  ...['/read', '/rw'].map((r) => ({ what: `offloaded 16KB \`${r}\` ≥ 1.5 × @fastify/session + Redis`, ours: ['ours-redis', r, '16KB'], ref: ['session-redis', r, '16KB'], bar: 1.5 }))
+]
+
+function targetsTable (samples) {
+  const fmt = (n) => Number.isFinite(n) ? n.toFixed(2) : '–'
+  const lines = [
+    '| target | req/s ratio (median of rounds) | range over rounds | CPU ratio (median) | verdict |',
+    '|---|--:|--:|--:|---|'
+  ]
+  for (const t of TARGETS) {
+    const [oc, or, op] = t.ours
+    const [rc, rr, rp] = t.ref
+    const a = { config: oc, route: or, payload: op }
+    const b = { config: rc, route: rr, payload: rp }
+    const ratios = pairedRatios(samples, a, b)
+    if (ratios.length === 0) continue // not part of this run
+    const m = median(ratios)
+    const cpu = median(pairedRatios(samples, a, b, 'cpu'))
+    const verdict = m >= t.bar ? 'met' : `missed by ${((1 - m / t.bar) * 100).toFixed(0)} %`
+    lines.push(`| ${t.what} | ${fmt(m)} | ${fmt(Math.min(...ratios))}–${fmt(Math.max(...ratios))} | ${fmt(cpu)} | ${verdict}${cpu >= t.bar && m < t.bar ? ' (met by CPU)' : ''} |`)
+  }
+  return lines.length > 2 ? lines.join('\n') : ''
 }
 
 // ---------------------------------------------------------------------------------------------
 // Report
 
-function table (jobs, skipped, samples, failures, opts) {
+function table (groups, skipped, samples, failures, opts) {
   const fmt = (n, digits) => Number.isFinite(n) ? n.toFixed(digits) : '–'
-  const bareOf = (field) => new Map(ROUTES.map((r) => [r, median((samples.get(`bare|${r}|-`) ?? []).map((s) => s[field]))]))
-  const bare = bareOf('rps')
-  const bareCpu = bareOf('cpu')
   const lines = [
-    '| config | route | payload | req/s | p50 ms | p99 ms | vs bare | spread | CPU µs/req | vs bare (CPU) | client busy | Set-Cookie | notes |',
-    '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|'
+    '| config | route | payload | req/s | p50 ms | p99 ms | vs bare | spread | CPU µs/req | vs bare (CPU) | client busy | steal | Set-Cookie | notes |',
+    '|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|'
   ]
-  for (const job of jobs) {
-    const failed = failures.get(`${job.config.name}|${job.payload}`)
-    for (const route of job.routes) {
-      const runs = samples.get(`${job.config.name}|${route}|${job.payload}`) ?? []
-      const rps = median(runs.map((s) => s.rps))
-      const rpsAll = runs.map((s) => s.rps)
-      const spread = runs.length > 1 ? (Math.max(...rpsAll) - Math.min(...rpsAll)) / rps : NaN
-      const notes = []
-      if (runs.length < opts.rounds) notes.push(`${runs.length}/${opts.rounds} rounds`)
-      if (failed) notes.push(`failed: ${failed}`)
-      const bad = runs.reduce((sum, s) => sum + s.bad, 0)
-      if (bad > 0) notes.push(`${bad} non-2xx/errors`)
-      const cpu = median(runs.map((s) => s.cpu))
-      lines.push(`| ${job.config.label} | ${route} | ${job.payload} | ${fmt(rps, 0)} | ${fmt(median(runs.map((s) => s.p50)), 2)} | ` +
-        `${fmt(median(runs.map((s) => s.p99)), 2)} | ${fmt(rps / bare.get(route), 2)} | ` +
-        `${Number.isFinite(spread) ? `${(spread * 100).toFixed(0)}%` : '–'} | ` +
-        `${fmt(cpu, 1)} | ${fmt(bareCpu.get(route) / cpu, 2)} | ${fmt(median(runs.map((s) => s.clientBusy)) * 100, 0)}% | ` +
-        `${runs.length > 0 ? `${(median(runs.map((s) => s.cookieShare)) * 100).toFixed(0)}%` : '–'} | ${notes.join('; ')} |`)
+  // One row per configuration, payload and route, in the configuration table's order.
+  const rows = new Map()
+  for (const group of groups) {
+    for (const job of group.jobs) {
+      for (const route of job.routes) rows.set(`${job.config.name}|${route}|${job.payload}`, { job, route })
     }
   }
-  for (const { config, why } of skipped) lines.push(`| ${config.label} | – | – | – | – | – | – | – | – | – | – | – | ${why} |`)
+  const order = (name) => CONFIGS.findIndex((c) => c.name === name)
+  const payloadOrder = (p) => p === '-' ? -1 : Object.keys(PAYLOADS).indexOf(p)
+  const sorted = [...rows.values()].sort((x, y) => order(x.job.config.name) - order(y.job.config.name) ||
+    payloadOrder(x.job.payload) - payloadOrder(y.job.payload) || ROUTES.indexOf(x.route) - ROUTES.indexOf(y.route))
+  for (const { job, route } of sorted) {
+    const failed = failures.get(jobKey(job))
+    const runs = samples.filter((s) => s.config === job.config.name && s.route === route && s.payload === job.payload)
+    const expected = opts.rounds * groups.filter((g) => g.jobs.some((j) => jobKey(j) === jobKey(job) && j.routes.includes(route))).length
+    const rps = median(runs.map((s) => s.rps))
+    const rpsAll = runs.map((s) => s.rps)
+    const spread = runs.length > 1 ? (Math.max(...rpsAll) - Math.min(...rpsAll)) / rps : NaN
+    const notes = []
+    if (runs.length < expected) notes.push(`${runs.length}/${expected} measurements`)
+    if (failed) notes.push(`failed: ${failed}`)
+    const bad = runs.reduce((sum, s) => sum + s.bad, 0)
+    if (bad > 0) notes.push(`${bad} non-2xx/errors`)
+    const self = { config: job.config.name, route, payload: job.payload }
+    const bare = { config: 'bare', route, payload: '-' }
+    lines.push(`| ${job.config.label} | ${route} | ${job.payload} | ${fmt(rps, 0)} | ${fmt(median(runs.map((s) => s.p50)), 2)} | ` +
+      `${fmt(median(runs.map((s) => s.p99)), 2)} | ${fmt(median(pairedRatios(samples, self, bare)), 2)} | ` +
+      `${Number.isFinite(spread) ? `${(spread * 100).toFixed(0)}%` : '–'} | ` +
+      `${fmt(median(runs.map((s) => s.cpu)), 1)} | ${fmt(median(pairedRatios(samples, self, bare, 'cpu')), 2)} | ` +
+      `${fmt(median(runs.map((s) => s.clientBusy)) * 100, 0)}% | ${fmt(median(runs.map((s) => s.steal)) * 100, 0)}% | ` +
+      `${runs.length > 0 ? `${(median(runs.map((s) => s.cookieShare)) * 100).toFixed(0)}%` : '–'} | ${notes.join('; ')} |`)
+  }
+  for (const { config, why } of skipped) lines.push(`| ${config.label} | – | – | – | – | – | – | – | – | – | – | – | – | ${why} |`)
   return lines.join('\n')
 }
 
@@ -565,10 +678,11 @@ function table (jobs, skipped, samples, failures, opts) {
 async function main () {
   const opts = options()
   pinning = setUpPinning(opts.pin)
-  const { jobs, skipped } = plan(opts.only, opts.payloads)
-  const measurements = jobs.reduce((n, j) => n + j.routes.length, 0)
-  const estimate = opts.rounds * (jobs.length * STARTUP_SECONDS + measurements * (opts.duration + 2 * opts.warmup))
-  console.log(`${jobs.length} server processes × ${opts.rounds} rounds, ${measurements} measurements per round of ` +
+  const { groups, skipped } = plan(opts.only, opts.payloads)
+  const processes = groups.reduce((n, g) => n + g.jobs.length, 0)
+  const measurements = groups.reduce((n, g) => n + g.jobs.reduce((m, j) => m + j.routes.length, 0), 0)
+  const estimate = opts.rounds * (processes * STARTUP_SECONDS + measurements * (opts.duration + 2 * opts.warmup))
+  console.log(`${groups.length} payload groups, ${processes} server processes × ${opts.rounds} rounds, ${measurements} measurements per round of ` +
     `${opts.duration} s (+${opts.warmup} s warm-up), ${opts.connections} connections; estimated ${(estimate / 60).toFixed(1)} min`)
   for (const { config, why } of skipped) console.log(`skipping ${config.name}: ${why}`)
   // Client and server already take one core each; anything else running skews the comparison.
@@ -577,21 +691,17 @@ async function main () {
 
   const started = Date.now()
   const cpuTimesAtStart = stolenCpu()
-  const needsRedis = jobs.some((j) => j.config.redis)
+  const needsRedis = groups.some((g) => g.jobs.some((j) => j.config.redis))
   const redis = needsRedis ? await startRedis() : undefined
   if (redis) console.log(`redis-server ready on 127.0.0.1:${redis.port}`)
 
-  const samples = new Map()
+  const samples = []
   const failures = new Map()
   try {
     for (let round = 0; round < opts.rounds; round++) {
-      // Rotate the starting point so no configuration always runs first, or always after another.
-      const offset = Math.floor((round * jobs.length) / opts.rounds)
-      const order = [...jobs.slice(offset), ...jobs.slice(0, offset)]
-      for (const job of order) {
-        if (failures.has(`${job.config.name}|${job.payload}`)) continue // fails the same way every round
-        process.stdout.write(`round ${round + 1}/${opts.rounds}  ${job.config.name} ${job.payload}\n`)
-        await runJob(job, opts, redis?.port, samples, failures)
+      for (const group of rotated(groups, round, opts.rounds)) {
+        process.stdout.write(`round ${round + 1}/${opts.rounds}  payload ${group.payload}: ${group.jobs.map((j) => j.config.name).join(', ')}\n`)
+        await runGroup(group, round, opts, redis?.port, samples, failures)
       }
     }
   } finally {
@@ -599,24 +709,30 @@ async function main () {
   }
 
   const seconds = (Date.now() - started) / 1000
-  const steal = stealShare(cpuTimesAtStart, stolenCpu())
+  const steal = stealFraction(cpuTimesAtStart, stolenCpu())
   const header = [
     '# fastify-encrypted-session benchmark',
     '',
     `${new Date().toISOString()} · Node ${process.version} · ${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.cpus().length} · ` +
       `${opts.connections} connections · ${opts.duration} s per measurement (+${opts.warmup} s warm-up) · ` +
-      `median of ${opts.rounds} rounds · total ${(seconds / 60).toFixed(1)} min · load average at start ${load1.toFixed(2)} · ${steal} · ${pinning.note}`,
+      `median of ${opts.rounds} rounds · total ${(seconds / 60).toFixed(1)} min · load average at start ${load1.toFixed(2)} · ` +
+      `${Number.isFinite(steal) ? `hypervisor steal ${(steal * 100).toFixed(0)} % of CPU time` : 'hypervisor steal unknown'} · ${pinning.note}`,
     '',
-    `Session payload: one string field of the given size. "/" is measured with the ${ROOT_PAYLOAD} session only. ` +
-      '"vs bare": req/s relative to bare Fastify on the same route in this run. "spread": (max − min) / median of req/s over rounds. ' +
+    `Session payload: one string field of the given size. "/" is measured with the ${groups.find((g) => g.jobs.some((j) => j.routes.includes('/')))?.payload ?? ROOT_PAYLOAD} session only. ` +
+      'Each payload is a group whose servers run together; every route is measured on each of them in turn, bare Fastify included. ' +
+      '"vs bare": req/s relative to bare Fastify on the same route, in the same round and group, median over rounds. ' +
+      '"spread": (max − min) / median of req/s over rounds. ' +
       '"CPU µs/req": the server process\'s CPU time (user + system) per request served while measured; ' +
-      '"vs bare (CPU)": bare Fastify\'s CPU µs/req on the same route divided by this one, the throughput ratio ' +
+      '"vs bare (CPU)": bare Fastify\'s CPU µs/req on the same route divided by this one (paired the same way), the throughput ratio ' +
       'a server-bound deployment would see, and far steadier than req/s on a shared machine. "client busy": ' +
-      'CPU share of the load generator; near 100 % the client, not the server, limits req/s. ' +
+      'CPU share of the load generator; near 100 % the client, not the server, limits req/s. "steal": share of the ' +
+      'machine\'s CPU time the hypervisor gave to other guests during the measurement. ' +
       '"Set-Cookie": share of responses carrying one.',
     ''
   ].join('\n')
-  const report = `${header}\n${table(jobs, skipped, samples, failures, opts)}\n`
+  const targets = targetsTable(samples)
+  const report = `${header}\n${table(groups, skipped, samples, failures, opts)}\n` +
+    (targets === '' ? '' : `\nTargets (issue "Benchmarks"): each ratio is ours ÷ the reference within one round and group; the median over rounds is compared with the bar.\n\n${targets}\n`)
   console.log(`\n${report}`)
   fs.mkdirSync(path.dirname(OUT), { recursive: true })
   fs.writeFileSync(OUT, report)
@@ -636,9 +752,10 @@ function stolenCpu () {
   }
 }
 
-function stealShare (before, after) {
-  if (before === undefined || after === undefined || after.total <= before.total) return 'hypervisor steal unknown'
-  return `hypervisor steal ${(100 * (after.steal - before.steal) / (after.total - before.total)).toFixed(0)} % of CPU time`
+/** Share (0–1) of all CPU time stolen between two readings, or NaN when unknown. */
+function stealFraction (before, after) {
+  if (before === undefined || after === undefined || after.total <= before.total) return NaN
+  return (after.steal - before.steal) / (after.total - before.total)
 }
 
 /** For other scripts here: pins this process to CPU 1 and what it starts to CPU 0, as run.js does. */
