@@ -12,7 +12,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { parseArgs } = require('node:util')
-const { clientsFor, load, startRedis, startServer, usePinning } = require('./run.js')
+const { clientsFor, load, startRedis, startServer, startSpinners, usePinning } = require('./run.js')
 const { CONFIGS, PAYLOADS, ROUTES } = require('./server.js')
 
 const HELP = `usage: node benchmarks/profile.js <config> <payload> <route> [options]
@@ -20,6 +20,7 @@ const HELP = `usage: node benchmarks/profile.js <config> <payload> <route> [opti
   --warmup <s>    unprofiled load first (default 3)
   --top <n>       functions listed (default 25)
   --no-pin        do not pin the server to CPU 0 and this process to CPU 1
+  --no-spin       do not keep the CPUs from idling (as run.js)
 example: node benchmarks/profile.js ours-cookie 100B /rw
 configurations: ${CONFIGS.map((c) => c.name).join(', ')}; payloads: ${Object.keys(PAYLOADS).join(', ')} (bare and cookie have none: write -); routes: ${ROUTES.join(', ')}`
 
@@ -33,6 +34,7 @@ async function main () {
       warmup: { type: 'string', default: '3' },
       top: { type: 'string', default: '25' },
       'no-pin': { type: 'boolean', default: false },
+      'no-spin': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
     }
   })
@@ -49,6 +51,7 @@ async function main () {
   const warmup = Number(values.warmup)
   const top = Number(values.top)
   console.log(usePinning(!values['no-pin']))
+  console.log(startSpinners(!values['no-spin']))
 
   const redis = config.redis ? await startRedis() : undefined
   let server

@@ -40,6 +40,7 @@ const HELP = `usage: node benchmarks/run.js [options]
   --payloads <list>  only these payloads (comma-separated, e.g. 100B,16KB); bare runs with
                      each, Fastify + @fastify/cookie with the one that measures "/"
   --no-pin           do not pin servers (and redis-server) to CPU 0 and the load generator to CPU 1
+  --no-spin          do not keep the CPUs from idling (see "Idle spinners" in benchmarks/README.md)
   --help             this text
 configurations: ${CONFIGS.map((c) => c.name).join(', ')}`
 
@@ -56,6 +57,7 @@ function options () {
       only: { type: 'string' },
       payloads: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
+      'no-spin': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false }
     }
   })
@@ -70,7 +72,8 @@ function options () {
     connections: Math.floor(number('connections', values.connections, 1, 1000)),
     only: values.only === undefined ? undefined : values.only.split(',').map((s) => s.trim()).filter(Boolean),
     payloads: values.payloads === undefined ? undefined : values.payloads.split(',').map((s) => s.trim()).filter(Boolean),
-    pin: !values['no-pin']
+    pin: !values['no-pin'],
+    spin: !values['no-spin']
   }
   const unknown = opts.payloads?.filter((p) => !(p in PAYLOADS)) ?? []
   if (unknown.length > 0) {
@@ -148,6 +151,34 @@ function setUpPinning (wanted) {
     return { server: [], redis: [], note: 'not pinned (taskset from util-linux is not available)' }
   }
   return { server: ['taskset', '-c', '0'], redis: ['taskset', '-c', '0'], note: 'servers and redis-server on CPU 0, load generator on CPU 1' }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle spinners. On a VM, a vCPU with nothing to run halts, and waking it again (a request
+// arriving for the server, a response for the load generator) goes through the hypervisor: tens
+// to hundreds of µs, varying from minute to minute. Measured here, the servers then sat idle half
+// the time and req/s followed those wake-ups more than what each configuration costs. One
+// busy loop per CPU at SCHED_IDLE, the lowest scheduling class, keeps each vCPU running: any other
+// task that becomes runnable takes the CPU from it at once, so it costs the measured processes
+// next to nothing, and their wake-ups stay inside the guest.
+
+function startSpinners (wanted) {
+  if (!wanted) return 'no idle spinners (--no-spin)'
+  if (os.platform() !== 'linux') return 'no idle spinners (Linux only)'
+  try {
+    execFileSync('chrt', ['--version'], { stdio: 'ignore' })
+    execFileSync('taskset', ['--version'], { stdio: 'ignore' })
+  } catch {
+    return 'no idle spinners (chrt and taskset from util-linux are not available)'
+  }
+  const cpus = os.cpus().length
+  for (let cpu = 0; cpu < cpus; cpu++) {
+    const child = track(spawn('taskset', ['-c', String(cpu), 'chrt', '--idle', '0', process.execPath, '-e', 'for (;;) {}'], { stdio: 'ignore' }))
+    child.once('error', () => {})
+    // Not a reason to keep this process alive: the exit handler kills it.
+    child.unref()
+  }
+  return `an idle spinner (SCHED_IDLE) on each of the ${cpus} CPUs`
 }
 
 /** A port nobody listens on right now. Another process could take it before us; callers retry. */
@@ -239,14 +270,14 @@ function startServer (config, payload, redisPort) {
       child.removeListener('exit', onExit)
       resolve({
         port: msg.port,
-        /** The server's CPU time (µs, user + system) and requests served so far. */
+        /** The server's CPU time (µs, user + system, and user alone) and requests served so far. */
         cpu () {
           return new Promise((resolve, reject) => {
             const onMessage = (m) => {
               if (m?.type !== 'cpu') return
               child.removeListener('message', onMessage)
               clearTimeout(timer)
-              resolve({ micros: m.usage.user + m.usage.system, served: m.served })
+              resolve({ micros: m.usage.user + m.usage.system, user: m.usage.user, served: m.served })
             }
             const timer = setTimeout(() => {
               child.removeListener('message', onMessage)
@@ -689,6 +720,7 @@ async function main () {
   const [load1] = os.loadavg()
   if (load1 > 0.5) console.log(`warning: load average is ${load1.toFixed(2)} before starting; other processes will add noise`)
 
+  const spinners = startSpinners(opts.spin)
   const started = Date.now()
   const cpuTimesAtStart = stolenCpu()
   const needsRedis = groups.some((g) => g.jobs.some((j) => j.config.redis))
@@ -716,7 +748,7 @@ async function main () {
     `${new Date().toISOString()} · Node ${process.version} · ${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.cpus().length} · ` +
       `${opts.connections} connections · ${opts.duration} s per measurement (+${opts.warmup} s warm-up) · ` +
       `median of ${opts.rounds} rounds · total ${(seconds / 60).toFixed(1)} min · load average at start ${load1.toFixed(2)} · ` +
-      `${Number.isFinite(steal) ? `hypervisor steal ${(steal * 100).toFixed(0)} % of CPU time` : 'hypervisor steal unknown'} · ${pinning.note}`,
+      `${Number.isFinite(steal) ? `hypervisor steal ${(steal * 100).toFixed(0)} % of CPU time` : 'hypervisor steal unknown'} · ${pinning.note} · ${spinners}`,
     '',
     `Session payload: one string field of the given size. "/" is measured with the ${groups.find((g) => g.jobs.some((j) => j.routes.includes('/')))?.payload ?? ROOT_PAYLOAD} session only. ` +
       'Each payload is a group whose servers run together; every route is measured on each of them in turn, bare Fastify included. ' +
@@ -764,7 +796,7 @@ function usePinning (wanted = true) {
   return pinning.note
 }
 
-module.exports = { clientsFor, load, seed, startServer, startRedis, usePinning }
+module.exports = { clientsFor, load, seed, startServer, startRedis, startSpinners, usePinning }
 
 if (require.main === module) {
   main().catch((err) => {
