@@ -270,14 +270,14 @@ function startServer (config, payload, redisPort) {
       child.removeListener('exit', onExit)
       resolve({
         port: msg.port,
-        /** The server's CPU time (µs, user + system, and user alone) and requests served so far. */
+        /** The server's CPU time (µs, user + system) and requests served so far. */
         cpu () {
           return new Promise((resolve, reject) => {
             const onMessage = (m) => {
               if (m?.type !== 'cpu') return
               child.removeListener('message', onMessage)
               clearTimeout(timer)
-              resolve({ micros: m.usage.user + m.usage.system, user: m.usage.user, served: m.served })
+              resolve({ micros: m.usage.user + m.usage.system, served: m.served })
             }
             const timer = setTimeout(() => {
               child.removeListener('message', onMessage)
