@@ -172,8 +172,11 @@ function startSpinners (wanted) {
     return 'no idle spinners (chrt and taskset from util-linux are not available)'
   }
   const cpus = os.cpus().length
+  // Now and then the loop checks that this process is still its parent, so a spinner never
+  // outlives a run killed too hard for the exit handler (taskset and chrt exec, so the parent is us).
+  const loop = `for (let i = 1; ; i++) if (i % 1e8 === 0 && process.ppid !== ${process.pid}) process.exit()`
   for (let cpu = 0; cpu < cpus; cpu++) {
-    const child = track(spawn('taskset', ['-c', String(cpu), 'chrt', '--idle', '0', process.execPath, '-e', 'for (;;) {}'], { stdio: 'ignore' }))
+    const child = track(spawn('taskset', ['-c', String(cpu), 'chrt', '--idle', '0', process.execPath, '-e', loop], { stdio: 'ignore' }))
     child.once('error', () => {})
     // Not a reason to keep this process alive: the exit handler kills it.
     child.unref()
@@ -550,9 +553,8 @@ async function runGroup (group, round, opts, redisPort, samples, failures) {
       if (failures.has(jobKey(job))) continue
       const bytes = PAYLOADS[group.payload] ?? 0
       const session = job.config.payloads !== null
-      let server
       try {
-        server = await startServer(job.config.name, session ? job.payload : '-', redisPort)
+        const server = await startServer(job.config.name, session ? job.payload : '-', redisPort)
         live.push({ job, server, bytes, session })
         if (session) await checkReadWrite(server.port, bytes)
         // Every route once before any is measured: otherwise the first route measured in a process
