@@ -533,7 +533,7 @@ const jobKey = (job) => `${job.config.name}|${job.payload}`
 
 /** Rotates `list` by a share of its length that grows with the round, so no entry always goes first. */
 function rotated (list, round, rounds) {
-  const offset = Math.floor((round * list.length) / rounds) % Math.max(1, list.length)
+  const offset = Math.floor((round * list.length) / rounds)
   return [...list.slice(offset), ...list.slice(0, offset)]
 }
 
@@ -548,10 +548,10 @@ async function runGroup (group, round, opts, redisPort, samples, failures) {
     failures.set(jobKey(job), err.message.split('\n')[0])
     console.error(`  ${job.config.name} ${job.payload}: FAILED: ${err.message}`)
   }
+  const bytes = PAYLOADS[group.payload] ?? 0
   try {
     for (const job of group.jobs) {
       if (failures.has(jobKey(job))) continue
-      const bytes = PAYLOADS[group.payload] ?? 0
       const session = job.config.payloads !== null
       try {
         const server = await startServer(job.config.name, session ? job.payload : '-', redisPort)
