@@ -210,10 +210,10 @@ async function main () {
   console.log(lines.join('\n'))
   // The issue's target is on the round trip, measured apart from tinybench's table: codec, format
   // floor, raw and secretbox round trips (seal, then open what was sealed) in short blocks, one
-  // block of each in turn, and the ratio taken within each turn. Timing two tasks seconds apart let the machine's
-  // drift into the ratio (one round's 100 B ratio went from 1.12 to 1.76 between rounds); a turn
-  // lasts a few milliseconds, so drift cancels and what is left is scattered by GC and
-  // preemption, which the median over many turns sets aside.
+  // block of each in turn, and the ratio taken within each turn. Timed seconds apart, as in the
+  // table, two tasks pick up the machine's drift (the 100 B ratio moved from 1.12 to 1.76 between
+  // the rounds of one pass); a turn lasts a few milliseconds, so drift cancels, and what is left
+  // is scattered by GC and preemption, which the median over many turns sets aside.
   const pairs = ['', `Round trip (seal, then open the token just sealed), ${turns} turns of ${blockMs} ms blocks per payload, ` +
     'one block of each level per turn in rotating order:', '',
   '| payload | codec µs | format floor µs | raw µs | codec × raw (median of per-turn ratios) | middle half | format floor × raw | secretbox µs |',
