@@ -140,7 +140,7 @@ function report ({ busy, byArea, byFunction }, top) {
   console.log(`sampled CPU: ${busy.toFixed(1)} µs per request\n`)
   console.log('| area | µs/req | share |\n|---|--:|--:|')
   for (const [name, micros] of byArea) console.log(`| ${name} | ${micros.toFixed(1)} | ${(100 * micros / busy).toFixed(0)} % |`)
-  console.log(`\n| function (self time) | µs/req | share |\n|---|--:|--:|`)
+  console.log('\n| function (self time) | µs/req | share |\n|---|--:|--:|')
   for (const [name, micros] of byFunction.slice(0, top)) console.log(`| \`${name}\` | ${micros.toFixed(1)} | ${(100 * micros / busy).toFixed(0)} % |`)
 }
 

@@ -12,8 +12,6 @@ const { fork } = require('node:child_process')
 const { parseArgs } = require('node:util')
 const autocannon = require('autocannon')
 
-if (process.argv[2] === '--child') return child()
-
 async function child () {
   const plugin = require(process.env.BENCH_PLUGIN || '../dist/lib/index.js')
   const app = require('fastify')({ logger: false })
@@ -52,24 +50,24 @@ async function main () {
   let instance
   const result = await new Promise((resolve, reject) => {
     instance = autocannon({
-    url: `http://127.0.0.1:${port}`,
-    connections: 10,
-    amount,
-    requests: [{
-      method: 'POST',
-      path: '/rw',
-      // Browser-like clients that sometimes lose their cookie: half the requests start afresh.
-      setupRequest: (req, context) => {
-        if (context.cookie && Math.random() < 0.5) req.headers = { cookie: context.cookie }
-        else req.headers = {}
-        return req
-      },
-      onResponse: (status, body, context, headers) => {
-        for (let i = 0; i < headers.length; i += 2) {
-          if (String(headers[i]).toLowerCase() === 'set-cookie') context.cookie = String(headers[i + 1]).split(';')[0]
+      url: `http://127.0.0.1:${port}`,
+      connections: 10,
+      amount,
+      requests: [{
+        method: 'POST',
+        path: '/rw',
+        // Browser-like clients that sometimes lose their cookie: half the requests start afresh.
+        setupRequest: (req, context) => {
+          if (context.cookie && Math.random() < 0.5) req.headers = { cookie: context.cookie }
+          else req.headers = {}
+          return req
+        },
+        onResponse: (status, body, context, headers) => {
+          for (let i = 0; i < headers.length; i += 2) {
+            if (String(headers[i]).toLowerCase() === 'set-cookie') context.cookie = String(headers[i + 1]).split(';')[0]
+          }
         }
-      }
-    }]
+      }]
     }, (err, res) => err ? reject(err) : resolve(res))
     // `amount` overrides autocannon's duration, so the wall-clock limit is ours: 30 minutes.
     setTimeout(() => instance.stop(), 30 * 60 * 1000).unref()
@@ -91,4 +89,6 @@ async function main () {
   }
 }
 
-main().catch((err) => { console.error(err); process.exitCode = 1 })
+// The same file is the load generator and, forked with --child, the server under test.
+const entry = process.argv[2] === '--child' ? child : main
+entry().catch((err) => { console.error(err); process.exitCode = 1 })

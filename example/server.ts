@@ -12,4 +12,7 @@ async function start (): Promise<void> {
   await app.listen({ host: process.env.HOST ?? '127.0.0.1', port: Number(process.env.PORT ?? 3000) })
 }
 
-void start()
+start().catch((err: unknown) => {
+  console.error(err)
+  process.exit(1)
+})

@@ -5,6 +5,8 @@ set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
+# redis-sentinel for the Sentinel failover test.
+command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
 # Debian's Chromium for test/browser.test.ts (playwright-core drives it; browsers are never downloaded).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 # nginx in front of the fleet in test/fleet.test.ts (Debian installs it in /usr/sbin, often not on a user's PATH).

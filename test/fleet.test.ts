@@ -268,7 +268,6 @@ function entries (keys: readonly GeneratedKey[]): string {
 const agent = new Agent({ keepAlive: true, maxSockets: 64 })
 t.teardown(() => agent.destroy())
 
-
 /** The kid a cookie value was sealed with, read from its JWE header. */
 function kidOf (token: string): string {
   return (JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString('utf8')) as { kid: string }).kid

@@ -39,7 +39,6 @@ const SEED = process.env.FUZZ_SEED === undefined || process.env.FUZZ_SEED === ''
 if (SEED !== undefined && !Number.isSafeInteger(SEED)) throw new Error(`FUZZ_SEED must be an integer, got ${JSON.stringify(process.env.FUZZ_SEED)}`)
 const PATH = process.env.FUZZ_PATH === '' ? undefined : process.env.FUZZ_PATH
 
-
 function params<T> (): fc.Parameters<T> {
   // includeErrorInReport: the failed assertion's message (which names the input) goes into the report.
   const p: fc.Parameters<T> = { numRuns: RUNS, includeErrorInReport: true }
@@ -314,88 +313,92 @@ const roundTrip = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T
 
 // keyManagement 'A256KW' (key wrapping) adds a 40-byte encrypted-key segment and a second header
 // form; dir tokens stay valid under it. Both modes are fuzzed.
-for (const mode of ['dir', 'A256KW'] as const) t.test(`mutated valid tokens are refused by the codec and give an empty session over HTTP (keyManagement ${mode})`, async (t) => {
+for (const mode of ['dir', 'A256KW'] as const) {
+  t.test(`mutated valid tokens are refused by the codec and give an empty session over HTTP (keyManagement ${mode})`, async (t) => {
   // Two keys: k2 is decrypt-only, so tokens sealed with it take the rotation path when genuine.
-  const options = { keys: `${KEY1.entry},${KEY2.entry}`, ...(mode === 'A256KW' ? { keyManagement: 'A256KW' } : {}) }
-  const { app, logs, rawLogs } = await build(t, options, whoRoutes)
-  const manager = engine(app)
-  const keys = { k1: KEY1, k2: KEY2 }
-  let unchanged = 0
-  let mutatedCount = 0
+    const options = { keys: `${KEY1.entry},${KEY2.entry}`, ...(mode === 'A256KW' ? { keyManagement: 'A256KW' } : {}) }
+    const { app, logs, rawLogs } = await build(t, options, whoRoutes)
+    const manager = engine(app)
+    const keys = { k1: KEY1, k2: KEY2 }
+    let unchanged = 0
+    let mutatedCount = 0
 
-  async function sealFrom (source: Source): Promise<Genuine> {
-    if (source.kind === 'ours') {
-      const token = app.encryptedSession.get().seal(source.data)
-      const session = app.encryptedSession.get().open(token)
-      assert.ok(session !== null, 'our own fresh token opens')
-      return { token, id: session.id, data: roundTrip(source.data) }
-    }
-    const sid = crypto.randomBytes(16).toString('base64url')
-    const token = await joseOrdered(keys[source.key], source.alg, source.order, { sid, dat: source.data })
-    return { token, id: sid, data: roundTrip(source.data) }
-  }
-
-  await fc.assert(fc.asyncProperty(sourceArb(mode === 'dir' ? ['dir'] : ['dir', 'A256KW']), mutationsArb, async (source, mutations) => {
-    const original = await sealFrom(source)
-    assert.equal(typeof manager.codec.open(original.token, 4096), 'object', 'the unmutated token opens')
-    const mutated = mutate(original.token, mutations)
-    const shown = JSON.stringify(mutated)
-
-    // Codec level: any other string is refused, with a reason, without throwing.
-    const result = manager.codec.open(mutated, 4096)
-    if (mutated === original.token) {
-      unchanged++
-      assert.equal(typeof result, 'object', 'an identical token opens')
-    } else {
-      mutatedCount++
-      assert.equal(typeof result, 'string', `codec accepted a mutated token ${shown} (original ${original.token})`)
+    async function sealFrom (source: Source): Promise<Genuine> {
+      if (source.kind === 'ours') {
+        const token = app.encryptedSession.get().seal(source.data)
+        const session = app.encryptedSession.get().open(token)
+        assert.ok(session !== null, 'our own fresh token opens')
+        return { token, id: session.id, data: roundTrip(source.data) }
+      }
+      const sid = crypto.randomBytes(16).toString('base64url')
+      const token = await joseOrdered(keys[source.key], source.alg, source.order, { sid, dat: source.data })
+      return { token, id: sid, data: roundTrip(source.data) }
     }
 
-    // HTTP level: 200, and the genuine session only when the cookie parser hands the plugin exactly
-    // the original (percent-encoding and surrounding blanks are undone by the parser); else empty.
-    const header = `session=${mutated}`
-    const { status, body } = await who(app, header)
-    assert.equal(status, 200, `status ${status} for cookie ${shown}`)
-    const view = serverView(header)
-    const expected = view.count === 1 && view.value === original.token ? original : undefined
-    assertSession(body!, expected, [original], `cookie ${shown}`)
-    assertQuietLogs(logs, rawLogs, [original.token.slice(-40)], `cookie ${shown}`)
-  }), params())
+    await fc.assert(fc.asyncProperty(sourceArb(mode === 'dir' ? ['dir'] : ['dir', 'A256KW']), mutationsArb, async (source, mutations) => {
+      const original = await sealFrom(source)
+      assert.equal(typeof manager.codec.open(original.token, 4096), 'object', 'the unmutated token opens')
+      const mutated = mutate(original.token, mutations)
+      const shown = JSON.stringify(mutated)
 
-  if (PATH === undefined) t.ok(mutatedCount > 0, `${mutatedCount} mutated tokens refused (${unchanged} mutations happened to be identity)`)
-  t.equal(manager.metrics.rejected.duplicate, 0, 'one cookie per request: never a duplicate')
-})
+      // Codec level: any other string is refused, with a reason, without throwing.
+      const result = manager.codec.open(mutated, 4096)
+      if (mutated === original.token) {
+        unchanged++
+        assert.equal(typeof result, 'object', 'an identical token opens')
+      } else {
+        mutatedCount++
+        assert.equal(typeof result, 'string', `codec accepted a mutated token ${shown} (original ${original.token})`)
+      }
 
-for (const mode of ['dir', 'A256KW'] as const) t.test(`mutations that keep the decoded bytes are refused too (focused re-encodings, keyManagement ${mode})`, async (t) => {
-  const { app } = await build(t, mode === 'A256KW' ? { keyManagement: 'A256KW' } : {}, whoRoutes)
-  const codec = engine(app).codec
-  const reencodings = fc.oneof(
-    fc.record({ op: fc.constant('std-base64' as const), seg: pos, pad: fc.boolean() }),
-    fc.record({ op: fc.constant('pad' as const), seg: pos, n: fc.integer({ min: 1, max: 3 }) }),
-    fc.record({ op: fc.constant('noncanonical' as const), seg: pos, delta: pos }),
-    fc.record({ op: fc.constant('percent' as const), pos, all: fc.boolean(), lower: fc.boolean() }),
-    fc.record({ op: fc.constant('whitespace' as const), pos, ws: whitespaceArb, where: fc.constantFrom('start' as const, 'end' as const, 'inside' as const) })
-  )
-  // Payloads of every length mod 3, so the ciphertext has 0, 2 and 4 spare bits in its last character.
-  // Our header (the exact-match fast path) and a reordered one (parsed): both must be canonical.
-  const current = codec.ring.current
-  const reordered = (alg: Alg): string => Buffer.from(`{"kid":"${current.kid}","enc":"A256GCM","alg":"${alg}"}`).toString('base64url')
-  const reorderedEntry = {
-    ...current,
-    header: reordered('dir'),
-    aad: Buffer.from(reordered('dir'), 'ascii'),
-    kwHeader: reordered('A256KW'),
-    kwAad: Buffer.from(reordered('A256KW'), 'ascii')
-  }
-  await fc.assert(fc.property(fc.string({ maxLength: 40 }), fc.boolean(), reencodings, (text, ours, m) => {
-    const token = codec.seal(text, ours ? current : reorderedEntry)
-    assert.equal(typeof codec.open(token, 4096), 'object', 'the unmutated token opens')
-    const mutated = applyMutation(token, m)
-    const result = codec.open(mutated, 4096)
-    if (mutated !== token) assert.equal(typeof result, 'string', `codec accepted ${JSON.stringify(mutated)} (original ${token})`)
-  }), params())
-  t.pass('no re-encoding of a token was accepted')
-})
+      // HTTP level: 200, and the genuine session only when the cookie parser hands the plugin exactly
+      // the original (percent-encoding and surrounding blanks are undone by the parser); else empty.
+      const header = `session=${mutated}`
+      const { status, body } = await who(app, header)
+      assert.equal(status, 200, `status ${status} for cookie ${shown}`)
+      const view = serverView(header)
+      const expected = view.count === 1 && view.value === original.token ? original : undefined
+      assertSession(body!, expected, [original], `cookie ${shown}`)
+      assertQuietLogs(logs, rawLogs, [original.token.slice(-40)], `cookie ${shown}`)
+    }), params())
+
+    if (PATH === undefined) t.ok(mutatedCount > 0, `${mutatedCount} mutated tokens refused (${unchanged} mutations happened to be identity)`)
+    t.equal(manager.metrics.rejected.duplicate, 0, 'one cookie per request: never a duplicate')
+  })
+}
+
+for (const mode of ['dir', 'A256KW'] as const) {
+  t.test(`mutations that keep the decoded bytes are refused too (focused re-encodings, keyManagement ${mode})`, async (t) => {
+    const { app } = await build(t, mode === 'A256KW' ? { keyManagement: 'A256KW' } : {}, whoRoutes)
+    const codec = engine(app).codec
+    const reencodings = fc.oneof(
+      fc.record({ op: fc.constant('std-base64' as const), seg: pos, pad: fc.boolean() }),
+      fc.record({ op: fc.constant('pad' as const), seg: pos, n: fc.integer({ min: 1, max: 3 }) }),
+      fc.record({ op: fc.constant('noncanonical' as const), seg: pos, delta: pos }),
+      fc.record({ op: fc.constant('percent' as const), pos, all: fc.boolean(), lower: fc.boolean() }),
+      fc.record({ op: fc.constant('whitespace' as const), pos, ws: whitespaceArb, where: fc.constantFrom('start' as const, 'end' as const, 'inside' as const) })
+    )
+    // Payloads of every length mod 3, so the ciphertext has 0, 2 and 4 spare bits in its last character.
+    // Our header (the exact-match fast path) and a reordered one (parsed): both must be canonical.
+    const current = codec.ring.current
+    const reordered = (alg: Alg): string => Buffer.from(`{"kid":"${current.kid}","enc":"A256GCM","alg":"${alg}"}`).toString('base64url')
+    const reorderedEntry = {
+      ...current,
+      header: reordered('dir'),
+      aad: Buffer.from(reordered('dir'), 'ascii'),
+      kwHeader: reordered('A256KW'),
+      kwAad: Buffer.from(reordered('A256KW'), 'ascii')
+    }
+    await fc.assert(fc.property(fc.string({ maxLength: 40 }), fc.boolean(), reencodings, (text, ours, m) => {
+      const token = codec.seal(text, ours ? current : reorderedEntry)
+      assert.equal(typeof codec.open(token, 4096), 'object', 'the unmutated token opens')
+      const mutated = applyMutation(token, m)
+      const result = codec.open(mutated, 4096)
+      if (mutated !== token) assert.equal(typeof result, 'string', `codec accepted ${JSON.stringify(mutated)} (original ${token})`)
+    }), params())
+    t.pass('no re-encoding of a token was accepted')
+  })
+}
 
 // ---------------------------------------------------------------------------------------------
 // 2. Arbitrary Cookie headers
@@ -428,8 +431,11 @@ t.test('arbitrary Cookie headers: 200, the one genuine session or an empty one, 
   const valueArb = fc.oneof(
     { weight: 4, arbitrary: fc.constant(victim.token) },
     { weight: 2, arbitrary: fc.constant(other.token) },
-    { weight: 1, arbitrary: fc.constantFrom('', foreign, `"${victim.token}"`, ` ${victim.token} `, `${victim.token}\t`,
-      Array.from(victim.token, (ch) => percentOf(ch, false)).join(''), `${victim.token};`, `${victim.token}=`) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom('', foreign, `"${victim.token}"`, ` ${victim.token} `, `${victim.token}\t`,
+        Array.from(victim.token, (ch) => percentOf(ch, false)).join(''), `${victim.token};`, `${victim.token}=`)
+    },
     { weight: 2, arbitrary: mutationsArb.map((ms) => mutate(victim.token, ms)) },
     { weight: 2, arbitrary: fc.string({ maxLength: 30 }) },
     { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 30 }) },
@@ -541,94 +547,96 @@ type Input =
   | { kind: 'structured', kid: string, order: number, alg: string, enc: string, extra: boolean, ek: Uint8Array | null, iv: Uint8Array, ct: Uint8Array, tag: Uint8Array }
   | { kind: 'sealed', by: Alg, kid: string, size: number, mutations: Mutation[] }
 
-for (const mode of ['dir', 'A256KW'] as const) t.test(`open() does no trial decryption and no decryption work over maxLength (keyManagement ${mode})`, async (t) => {
-  const counting = await countingCodecs(t)
-  const { ring, calls } = counting
-  const codec = mode === 'dir' ? counting.dir : counting.wrap
-  const sealers = { dir: counting.dir, A256KW: counting.wrap }
-  const kids = ring.kids
-  const kidArb = fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...kids) }, { weight: 1, arbitrary: fc.constantFrom('stranger', '', 'k1 ', 'K1') })
-  const bytes = (typical: number): fc.Arbitrary<Uint8Array> => fc.oneof(
-    { weight: 4, arbitrary: fc.uint8Array({ minLength: typical, maxLength: typical }) },
-    { weight: 1, arbitrary: fc.uint8Array({ maxLength: typical + 8 }) }
-  )
-  const inputArb: fc.Arbitrary<Input> = fc.oneof(
-    fc.record({ kind: fc.constant('raw' as const), text: fc.string({ maxLength: 300 }) }),
-    fc.record({ kind: fc.constant('raw' as const), text: fc.string({ unit: 'binary', maxLength: 300 }) }),
-    fc.record({ kind: fc.constant('raw' as const), text: fc.string({ unit: fc.constantFrom(...B64URL_ALPHABET.split(''), '.', '..'), maxLength: 400 }) }),
-    {
-      weight: 3,
-      arbitrary: fc.record({
-        kind: fc.constant('structured' as const),
-        kid: kidArb,
-        order: fc.integer({ min: 0, max: 2 }),
-        alg: fc.oneof({ weight: 5, arbitrary: fc.constantFrom('dir', 'A256KW') }, { weight: 1, arbitrary: fc.constantFrom('A128KW', 'none', 'DIR') }),
-        enc: fc.oneof({ weight: 5, arbitrary: fc.constant('A256GCM') }, { weight: 1, arbitrary: fc.constantFrom('A128GCM', 'A256CBC-HS512') }),
-        extra: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
-        // null: the segment the alg calls for (empty for dir, 40 bytes for A256KW); else any bytes.
-        ek: fc.oneof({ weight: 4, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.constant(new Uint8Array(0)) }, { weight: 1, arbitrary: bytes(40) }),
-        iv: bytes(12),
-        ct: fc.uint8Array({ maxLength: 200 }),
-        tag: bytes(16)
-      })
-    },
-    {
-      weight: 3,
-      arbitrary: fc.record({
-        kind: fc.constant('sealed' as const),
-        by: fc.constantFrom<Alg>('dir', 'A256KW'),
-        kid: fc.constantFrom(...kids),
-        size: fc.oneof(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 2900, max: 7000 })),
-        mutations: fc.oneof(fc.constant<Mutation[]>([]), fc.array(mutationArb, { minLength: 1, maxLength: 2 }))
-      })
-    }
-  )
-  const maxLengthArb = fc.oneof(fc.constant(4096), fc.integer({ min: 0, max: 9000 }))
-
-  function realise (input: Input): string {
-    switch (input.kind) {
-      case 'raw':
-        return input.text
-      case 'structured': {
-        const members: Record<string, string> = { alg: input.alg, enc: input.enc, kid: input.kid }
-        const header: Record<string, string> = {}
-        for (const name of JSON_HEADER_ORDERS[input.order]!) header[name] = members[name]!
-        if (input.extra) header.zip = 'DEF'
-        const b = (u: Uint8Array): string => Buffer.from(u).toString('base64url')
-        const ek = input.ek ?? (input.alg === 'A256KW' ? new Uint8Array(40).fill(7) : new Uint8Array(0))
-        return `${b(Buffer.from(JSON.stringify(header)))}.${b(ek)}.${b(input.iv)}.${b(input.ct)}.${b(input.tag)}`
+for (const mode of ['dir', 'A256KW'] as const) {
+  t.test(`open() does no trial decryption and no decryption work over maxLength (keyManagement ${mode})`, async (t) => {
+    const counting = await countingCodecs(t)
+    const { ring, calls } = counting
+    const codec = mode === 'dir' ? counting.dir : counting.wrap
+    const sealers = { dir: counting.dir, A256KW: counting.wrap }
+    const kids = ring.kids
+    const kidArb = fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...kids) }, { weight: 1, arbitrary: fc.constantFrom('stranger', '', 'k1 ', 'K1') })
+    const bytes = (typical: number): fc.Arbitrary<Uint8Array> => fc.oneof(
+      { weight: 4, arbitrary: fc.uint8Array({ minLength: typical, maxLength: typical }) },
+      { weight: 1, arbitrary: fc.uint8Array({ maxLength: typical + 8 }) }
+    )
+    const inputArb: fc.Arbitrary<Input> = fc.oneof(
+      fc.record({ kind: fc.constant('raw' as const), text: fc.string({ maxLength: 300 }) }),
+      fc.record({ kind: fc.constant('raw' as const), text: fc.string({ unit: 'binary', maxLength: 300 }) }),
+      fc.record({ kind: fc.constant('raw' as const), text: fc.string({ unit: fc.constantFrom(...B64URL_ALPHABET.split(''), '.', '..'), maxLength: 400 }) }),
+      {
+        weight: 3,
+        arbitrary: fc.record({
+          kind: fc.constant('structured' as const),
+          kid: kidArb,
+          order: fc.integer({ min: 0, max: 2 }),
+          alg: fc.oneof({ weight: 5, arbitrary: fc.constantFrom('dir', 'A256KW') }, { weight: 1, arbitrary: fc.constantFrom('A128KW', 'none', 'DIR') }),
+          enc: fc.oneof({ weight: 5, arbitrary: fc.constant('A256GCM') }, { weight: 1, arbitrary: fc.constantFrom('A128GCM', 'A256CBC-HS512') }),
+          extra: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+          // null: the segment the alg calls for (empty for dir, 40 bytes for A256KW); else any bytes.
+          ek: fc.oneof({ weight: 4, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.constant(new Uint8Array(0)) }, { weight: 1, arbitrary: bytes(40) }),
+          iv: bytes(12),
+          ct: fc.uint8Array({ maxLength: 200 }),
+          tag: bytes(16)
+        })
+      },
+      {
+        weight: 3,
+        arbitrary: fc.record({
+          kind: fc.constant('sealed' as const),
+          by: fc.constantFrom<Alg>('dir', 'A256KW'),
+          kid: fc.constantFrom(...kids),
+          size: fc.oneof(fc.integer({ min: 0, max: 200 }), fc.integer({ min: 2900, max: 7000 })),
+          mutations: fc.oneof(fc.constant<Mutation[]>([]), fc.array(mutationArb, { minLength: 1, maxLength: 2 }))
+        })
       }
-      case 'sealed':
-        return mutate(sealers[input.by].seal('x'.repeat(input.size), ring.byKid(input.kid)!), input.mutations)
-    }
-  }
+    )
+    const maxLengthArb = fc.oneof(fc.constant(4096), fc.integer({ min: 0, max: 9000 }))
 
-  let decrypted = 0
-  let unwrapped = 0
-  let oversized = 0
-  await fc.assert(fc.property(inputArb, maxLengthArb, (input, maxLength) => {
-    const token = realise(input)
-    const shown = JSON.stringify(token.length > 200 ? `${token.slice(0, 200)}…(${token.length} chars)` : token)
-    const before = calls()
-    const result = codec.open(token, maxLength)
-    const after = calls()
-    const gcm = after.gcm - before.gcm
-    const kw = after.kw - before.kw
-    assert.ok(gcm <= 1, `${gcm} AES-GCM decryptions for ${shown}`)
-    assert.ok(kw <= (mode === 'dir' ? 0 : 1), `${kw} key unwraps for ${shown}`)
-    if (mode === 'dir') assert.ok(after.total - before.total <= 1, `more than one createDecipheriv for ${shown}`)
-    if (token.length > maxLength) {
-      oversized++
-      assert.equal(gcm + kw, 0, `decryption work on an input over maxLength (${token.length} > ${maxLength}): ${shown}`)
-      assert.equal(result, 'oversized')
+    function realise (input: Input): string {
+      switch (input.kind) {
+        case 'raw':
+          return input.text
+        case 'structured': {
+          const members: Record<string, string> = { alg: input.alg, enc: input.enc, kid: input.kid }
+          const header: Record<string, string> = {}
+          for (const name of JSON_HEADER_ORDERS[input.order]!) header[name] = members[name]!
+          if (input.extra) header.zip = 'DEF'
+          const b = (u: Uint8Array): string => Buffer.from(u).toString('base64url')
+          const ek = input.ek ?? (input.alg === 'A256KW' ? new Uint8Array(40).fill(7) : new Uint8Array(0))
+          return `${b(Buffer.from(JSON.stringify(header)))}.${b(ek)}.${b(input.iv)}.${b(input.ct)}.${b(input.tag)}`
+        }
+        case 'sealed':
+          return mutate(sealers[input.by].seal('x'.repeat(input.size), ring.byKid(input.kid)!), input.mutations)
+      }
     }
-    if (typeof result !== 'string') assert.equal(gcm, 1, 'an accepted token was decrypted exactly once')
-    if (input.kind === 'sealed' && input.mutations.length === 0 && token.length <= maxLength && (mode === 'A256KW' || input.by === 'dir')) {
-      assert.equal(typeof result, 'object', 'an untouched token from the ring opens')
-    }
-    decrypted += gcm
-    unwrapped += kw
-  }), params())
-  t.comment(`${decrypted} decryptions, ${unwrapped} key unwraps, ${oversized} oversized inputs`)
-  if (PATH === undefined) t.ok(decrypted > 0 && oversized > 0 && (mode === 'dir' || unwrapped > 0), 'the generator reached decryption, key unwrapping and the length limit')
-})
+
+    let decrypted = 0
+    let unwrapped = 0
+    let oversized = 0
+    await fc.assert(fc.property(inputArb, maxLengthArb, (input, maxLength) => {
+      const token = realise(input)
+      const shown = JSON.stringify(token.length > 200 ? `${token.slice(0, 200)}…(${token.length} chars)` : token)
+      const before = calls()
+      const result = codec.open(token, maxLength)
+      const after = calls()
+      const gcm = after.gcm - before.gcm
+      const kw = after.kw - before.kw
+      assert.ok(gcm <= 1, `${gcm} AES-GCM decryptions for ${shown}`)
+      assert.ok(kw <= (mode === 'dir' ? 0 : 1), `${kw} key unwraps for ${shown}`)
+      if (mode === 'dir') assert.ok(after.total - before.total <= 1, `more than one createDecipheriv for ${shown}`)
+      if (token.length > maxLength) {
+        oversized++
+        assert.equal(gcm + kw, 0, `decryption work on an input over maxLength (${token.length} > ${maxLength}): ${shown}`)
+        assert.equal(result, 'oversized')
+      }
+      if (typeof result !== 'string') assert.equal(gcm, 1, 'an accepted token was decrypted exactly once')
+      if (input.kind === 'sealed' && input.mutations.length === 0 && token.length <= maxLength && (mode === 'A256KW' || input.by === 'dir')) {
+        assert.equal(typeof result, 'object', 'an untouched token from the ring opens')
+      }
+      decrypted += gcm
+      unwrapped += kw
+    }), params())
+    t.comment(`${decrypted} decryptions, ${unwrapped} key unwraps, ${oversized} oversized inputs`)
+    if (PATH === undefined) t.ok(decrypted > 0 && oversized > 0 && (mode === 'dir' || unwrapped > 0), 'the generator reached decryption, key unwrapping and the length limit')
+  })
+}

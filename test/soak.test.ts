@@ -106,7 +106,6 @@ if ((SECONDS - WARMUP_MAX_S) * 1000 / SAMPLE_MS < 6) {
 
 // ---- HTTP, one keep-alive agent per app, a cookie jar per virtual user ------------------------
 
-
 // ---- The app processes ------------------------------------------------------------------------
 
 interface Sample {

@@ -31,7 +31,7 @@ declare namespace fastifyEncryptedSession {
    * `declare module 'fastify-encrypted-session' { interface SessionData { user: string } }`.
    * Until you do, any string key is allowed; once you do, unknown keys are compile errors.
    */
-  // eslint-disable-next-line @typescript-eslint/no-empty-interface
+
   export interface SessionData {}
 
   /** The data shape in effect: SessionData once declared, otherwise an open record. */
@@ -272,11 +272,11 @@ declare namespace fastifyEncryptedSession {
   export type EncryptedSessionError = FastifyError & { code: ErrorCode }
 
   export const errors: { readonly [C in ErrorCode]: new (...args: any[]) => FastifyError & { code: C } }
-  export function generateKey(kid?: string): GeneratedKey
+  export function generateKey (kid?: string): GeneratedKey
   /** Reads a variable (default SESSION_KEYS) from the environment on every load. */
-  export function envKeys(name?: string, env?: Record<string, string | undefined>): KeyProvider
+  export function envKeys (name?: string, env?: Record<string, string | undefined>): KeyProvider
   /** Reads a JWK Set or SESSION_KEYS-format file, and watches it (Kubernetes secret updates included). */
-  export function fileKeys(path: string): KeyProvider
+  export function fileKeys (path: string): KeyProvider
 
   /** The part of a KMSClient (@aws-sdk/client-kms v3) that kmsKeys uses; pass the client itself. */
   export interface KmsClientLike {
@@ -313,7 +313,7 @@ declare namespace fastifyEncryptedSession {
    * A KeyProvider that decrypts KMS-wrapped session keys with KMS Decrypt on every load. Needs the
    * optional peer dependency @aws-sdk/client-kms, which is loaded only when this is called.
    */
-  export function kmsKeys(options: KmsKeysOptions): KeyProvider
+  export function kmsKeys (options: KmsKeysOptions): KeyProvider
 
   export interface MemoryStoreOptions {
     /** Most entries kept; least recently used go first. Default: 10000. */
@@ -355,6 +355,6 @@ declare namespace fastifyEncryptedSession {
   export { fastifyEncryptedSession as default }
 }
 
-declare function fastifyEncryptedSession(...params: Parameters<FastifyEncryptedSession>): ReturnType<FastifyEncryptedSession>
+declare function fastifyEncryptedSession (...params: Parameters<FastifyEncryptedSession>): ReturnType<FastifyEncryptedSession>
 
 export = fastifyEncryptedSession

@@ -64,10 +64,10 @@ export class KeyRefresher extends EventEmitter {
 
   start (): void {
     if (this.#opts.interval > 0) {
-      this.#timer = setInterval(() => { void this.refresh() }, this.#opts.interval * 1000)
+      this.#timer = setInterval(() => { this.refresh() }, this.#opts.interval * 1000)
       this.#timer.unref()
     }
-    this.#unwatch = this.#provider.watch?.(() => { void this.refresh() })
+    this.#unwatch = this.#provider.watch?.(() => { this.refresh() })
   }
 
   stop (): void {

@@ -43,7 +43,6 @@ function positiveInteger (name: string, value: unknown, fallback: number, limit:
   return value
 }
 
-
 export class MemoryStore implements SessionStore {
   readonly #cache: LRUCache<string, Held>
   readonly #maxBytes: number

@@ -53,7 +53,7 @@ export class FakeKms extends EventEmitter {
 
   constructor () {
     super()
-    this.#server = createServer((req, res) => { void this.#handle(req, res) })
+    this.#server = createServer((req, res) => { this.#handle(req, res) })
     this.#server.on('connection', (socket) => {
       this.#sockets.add(socket)
       socket.on('close', () => this.#sockets.delete(socket))
