@@ -219,7 +219,7 @@ class Instance {
   /** Starts the process (again) on this instance's port and waits for its 'ready'. */
   async start (): Promise<void> {
     this.child = fork(FIXTURE, [], {
-      // The test runs under --import=tsx; the fixture is plain CommonJS and gets a plain node.
+      // The test runs TypeScript through test/helpers/register-ts.cjs; the fixture is plain CommonJS and gets a plain node.
       execArgv: [],
       env: { ...process.env, ...this.env, KEYS_FILE: this.file, INSTANCE: this.name, PORT: String(this.port) },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc']

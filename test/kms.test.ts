@@ -297,7 +297,7 @@ t.test('kmsKeys options are checked when it is called', async (t) => {
 })
 
 t.test('the AWS SDK is optional: not loaded by the plugin, a clear error when kmsKeys needs it and it is missing', async (t) => {
-  const loaded = execFileSync(process.execPath, ['--import=tsx', '-e', `
+  const loaded = execFileSync(process.execPath, ['--require=' + join(__dirname, 'helpers', 'register-ts.cjs'), '-e', `
     const p = require('./lib/index.ts')
     const before = Object.keys(require.cache).filter((k) => k.includes('@aws-sdk')).length
     p.kmsKeys({ client: { send: async () => ({}) }, encryptionContext: { app: 'x' }, keys: 'k1:${'A'.repeat(64)}' })
@@ -373,7 +373,7 @@ t.test('keygen --kms-key-id prints a SESSION_KEYS_KMS entry (never the plaintext
   t.match(denied.err.join('\n'), /KMS GenerateDataKey with key "alias\/sessions" failed: AccessDeniedException/)
 
   // The bin itself (async main, exit code) run as a process.
-  const child = spawn(process.execPath, ['--import=tsx', join(__dirname, '..', 'lib', 'cli.ts'), 'keygen', '--kms-key-id', 'alias/sessions', '--app', APP, '--kid', 'k9', '--region', 'us-east-1', '--endpoint', kms.url], { env: { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' } })
+  const child = spawn(process.execPath, ['--require=' + join(__dirname, 'helpers', 'register-ts.cjs'), join(__dirname, '..', 'lib', 'cli.ts'), 'keygen', '--kms-key-id', 'alias/sessions', '--app', APP, '--kid', 'k9', '--region', 'us-east-1', '--endpoint', kms.url], { env: { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' } })
   let stdout = ''
   child.stdout.on('data', (d) => { stdout += d })
   const [status] = await once(child, 'close')

@@ -37,7 +37,7 @@ class Instance {
     this.file = join(dir, 'keys')
     writeFileSync(this.file, entries(keys))
     this.child = fork(FIXTURE, [], {
-      // The test runs under --import=tsx; the fixture is plain CommonJS and gets a plain node.
+      // The test runs TypeScript through test/helpers/register-ts.cjs; the fixture is plain CommonJS and gets a plain node.
       execArgv: [],
       env: { ...process.env, ...env, KEYS_FILE: this.file, INSTANCE: name },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc']
