@@ -30,6 +30,7 @@ h3{font-size:13px;text-transform:uppercase;letter-spacing:.04em;color:#5b6475;ma
 form{display:inline-block;margin:0 6px 6px 0}
 button{font:inherit;padding:5px 12px;border:1px solid #aab2c2;border-radius:6px;background:#fff;cursor:pointer}
 button:hover{background:#eef1f7}
+button:disabled{opacity:.45;cursor:default;background:#fff}
 button.danger{border-color:#d9534f;color:#b52b27}
 button.key{border-color:#6a4fd9;color:#4b31b5}
 input{font:inherit;padding:5px 8px;border:1px solid #aab2c2;border-radius:6px}
@@ -44,10 +45,12 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font
 .bar{position:relative;height:18px;background:#eceef2;border-radius:9px;overflow:hidden;margin:6px 0 2px}
 .bar>div{height:100%;background:#3fa34d;transition:width .3s}
 .bar>div.warn{background:#e0a100}.bar>div.full{background:#d9534f}
-table{border-collapse:collapse;width:100%}
-td{padding:3px 6px;border-bottom:1px solid #eef0f4}
-td.n{text-align:right;font-family:ui-monospace,monospace}
-tr.hit td{background:#fdecea;font-weight:600}
+.reasons{display:grid;grid-template-columns:repeat(3,1fr);gap:4px 8px}
+.reasons div{display:flex;justify-content:space-between;padding:3px 8px;border-radius:6px;background:#f6f7fa;font-size:13px}
+.reasons div b{font-family:ui-monospace,monospace;font-weight:400}
+.reasons div.hit{background:#fdecea;color:#b52b27;font-weight:600}
+.reasons div.hit b{font-weight:700}
+.ok{display:inline-block;padding:3px 10px;border-radius:6px;background:#e6f4ea;color:#1e7b34;font-size:13px;margin-bottom:6px}
 ul.keys{list-style:none;padding:0;margin:0}
 ul.keys li{display:inline-block;margin:0 6px 6px 0;padding:3px 10px;border:1px solid #cfd5e1;border-radius:6px}
 ul.keys li.current{border-color:#6a4fd9}
@@ -75,6 +78,7 @@ async function load () {
   const where = $('where')
   where.className = 'where ' + state.where
   where.textContent = { none: 'no session cookie yet', cookie: 'in the cookie', store: 'in the store (' + state.store + ', version ' + state.storeVersion + ')', refused: 'cookie refused', unknown: 'cannot tell (keys not in kid:key form)' }[state.where]
+  $('where-note').textContent = { none: 'nothing stored yet: a session costs nothing until it is written', cookie: 'the encrypted cookie carries the data itself', store: 'the cookie carries only a sealed reference to the stored version', refused: '', unknown: '' }[state.where]
   const pct = Math.min(100, 100 * state.cookieBytes / state.maxCookieSize)
   const bar = $('size-bar')
   bar.style.width = pct + '%'
@@ -91,7 +95,7 @@ async function load () {
   })
   $('ok').textContent = state.outcomes.ok
   const rows = Object.entries(state.outcomes.refused)
-  $('refused').innerHTML = rows.map(([r, n]) => '<tr id="refused-' + r + '"' + (n > 0 ? ' class="hit"' : '') + '><td>' + r + '</td><td class="n">' + n + '</td></tr>').join('')
+  $('refused').innerHTML = rows.map(([r, n]) => '<div id="refused-' + r + '" data-reason="' + r + '"' + (n > 0 ? ' class="hit"' : '') + '><span>' + r + '</span><b>' + n + '</b></div>').join('')
   tick()
   document.body.dataset.inspected = '1'
 }
@@ -137,10 +141,10 @@ ${keys}
 <section id="inspector">
 <h2>Inside your session</h2>
 <h3>Where the data lives</h3>
-<span id="where" class="where none">…</span>
-<h3>Cookie size against maxCookieSize</h3>
+<span id="where" class="where none">…</span> <span id="where-note" class="muted"></span>
+<h3>Cookie size</h3>
 <div class="bar"><div id="size-bar" style="width:0"></div></div>
-<div class="muted"><span id="size">…</span> (the whole Set-Cookie: name, value and attributes)</div>
+<div class="muted"><span id="size">…</span>: the whole Set-Cookie (name, value, attributes) against <code>maxCookieSize</code></div>
 <h3>Keys</h3>
 <div>Sealed by <code id="kid">…</code> (the <code>kid</code> in the cookie's header: anyone can read it, not the rest)</div>
 <div style="margin-top:6px">This instance holds: <ul class="keys" id="keys"></ul></div>
@@ -151,8 +155,9 @@ ${keys}
 <div>idle expiry<b id="idle">…</b></div>
 </div>
 <h3>Decode outcomes on this instance</h3>
-<p>Cookies opened: <b id="ok" class="mono">…</b></p>
-<table><tbody id="refused"></tbody></table>
+<div class="ok">ok (cookie opened): <b id="ok" class="mono">…</b></div>
+<div class="muted">Refused, by reason:</div>
+<div class="reasons" id="refused"></div>
 </section>
 </main>
 <script>${SCRIPT}</script>
