@@ -1,11 +1,16 @@
-// The demo: login, logout, a counter and a cart that can grow. buildDemo() is also what the demo
-// test drives, so the README's first command runs tested code.
-import Fastify, { type FastifyInstance } from 'fastify'
+// The demo: login, logout, a counter and a cart that can grow, next to a view of the session from
+// the inside (where it lives, its size, its key, its deadlines, the decode counters) with buttons to
+// tamper with the cookie and, in development, to rotate the key. buildDemo() is also what the demo
+// tests drive, so the README's first command runs tested code.
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import fastifyEncryptedSession from '../lib/index.js'
 import { generateKey } from '../lib/keys/generate.js'
 import { MemoryStore } from '../lib/stores/memory.js'
 import { RedisStore } from '../lib/stores/redis.js'
 import type { SessionStore } from '../lib/stores/store.js'
+import type { MetricsSnapshot } from '../types/index.js'
+import { inspect, tamper } from './inspect.js'
+import { page } from './page.js'
 
 declare module '../types/index.js' {
   interface SessionData {
@@ -23,6 +28,9 @@ export interface DemoOptions {
   logger?: boolean
   warn?: (message: string) => void
 }
+
+const COOKIE_NAME = 'session'
+const MAX_COOKIE_SIZE = 4000
 
 export const DEV_KEY_WARNING = [
   '',
@@ -46,35 +54,71 @@ export function resolveKeys (env: NodeJS.ProcessEnv, warn: (message: string) => 
 export async function buildDemo (opts: DemoOptions = {}): Promise<FastifyInstance> {
   const env = opts.env ?? process.env
   const keys = opts.keys ?? resolveKeys(env, opts.warn ?? ((m) => process.stderr.write(`${m}\n`)))
+  const development = env.NODE_ENV !== 'production'
   const app = Fastify({ logger: opts.logger ?? false })
   const store = opts.store ?? await storeFor(env, app)
   // Form posts from the page; a content-type parser keeps the demo free of extra dependencies.
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)))
   })
+  // Refusals counted while this request's cookie is opened (with a store that happens in the
+  // plugin's onRequest hook, so this one is added first to run before it).
+  const rejectedBefore = new WeakMap<FastifyRequest, MetricsSnapshot['rejected']>()
+  app.addHook('onRequest', async (req) => {
+    if (app.hasDecorator('encryptedSession')) rejectedBefore.set(req, app.encryptedSession.get().metrics.snapshot().rejected)
+  })
   await app.register(fastifyEncryptedSession, {
     keys,
     idleTimeout: 30 * 60,
     maxAge: 8 * 60 * 60,
+    cookieName: COOKIE_NAME,
+    maxCookieSize: MAX_COOKIE_SIZE,
     // Plain http on 127.0.0.1: Secure only when the request came over HTTPS.
     cookie: { secure: 'auto' },
     // The cart can outgrow a cookie; then it moves to the store and the cookie keeps a reference.
     store
   })
+  const manager = app.encryptedSession.get()
+  // The keys this instance holds, as kid:key entries, current first; the page's key buttons change it.
+  let keyEntries = keys.split(',')
+  let pendingKid: string | undefined
+  // What a Set-Cookie adds to name=value, as last sent: the size bar shows the whole header.
+  let attributeBytes = 0
+  app.addHook('onSend', async (_req, reply) => {
+    const header = reply.getHeader('set-cookie')
+    for (const line of Array.isArray(header) ? header : header === undefined ? [] : [String(header)]) {
+      if (line.startsWith(`${COOKIE_NAME}=`) && !line.startsWith(`${COOKIE_NAME}=;`)) attributeBytes = line.length - line.indexOf(';')
+    }
+  })
 
   app.get('/', async (req, reply) => {
     const s = req.session
+    const before = rejectedBefore.get(req)
+    const after = manager.metrics.snapshot().rejected
+    const refused = before === undefined ? [] : Object.keys(after).filter((r) => after[r as keyof typeof after] > before[r as keyof typeof before])
+    // A refused cookie stays in the browser until something replaces it: clear it, so that the
+    // refusal is counted once and the next load starts clean.
+    const token = req.cookies[COOKIE_NAME]
+    if (token !== undefined && token !== '' && s.isNew) s.delete()
     reply.type('text/html; charset=utf-8')
-    return page(s.get('user'), s.get('count') ?? 0, s.get('cart') ?? [])
+    return page({ user: s.get('user'), count: s.get('count') ?? 0, cart: (s.get('cart') ?? []).length, refused, development, pendingKid })
   })
   app.get('/api/state', async (req) => ({
     user: req.session.get('user') ?? null,
     count: req.session.get('count') ?? 0,
     cart: (req.session.get('cart') ?? []).length
   }))
+  app.get('/api/session', async (req) => inspect(req, {
+    manager,
+    cookieName: COOKIE_NAME,
+    maxCookieSize: MAX_COOKIE_SIZE,
+    storeName: store.constructor.name,
+    keyEntries: () => keyEntries,
+    attributeBytes: () => attributeBytes
+  }))
   app.get('/healthz', { config: { encryptedSession: false } }, async () => ({
     ok: true,
-    keys: app.encryptedSession.get().keyFingerprint
+    keys: manager.keyFingerprint
   }))
   app.post('/login', async (req, reply) => {
     const user = String((req.body as Record<string, unknown> | undefined)?.user ?? '').trim().slice(0, 40)
@@ -105,6 +149,38 @@ export async function buildDemo (opts: DemoOptions = {}): Promise<FastifyInstanc
     req.session.set('cart', [])
     return reply.redirect('/', 303)
   })
+  // What an attacker can do to a cookie: change a byte. The session is not handled on this route,
+  // so the only Set-Cookie is the tampered copy.
+  app.post('/tamper', { config: { encryptedSession: false } }, async (req, reply) => {
+    const token = req.cookies[COOKIE_NAME]
+    if (token !== undefined && token !== '') {
+      reply.setCookie(COOKIE_NAME, tamper(token), { path: '/', httpOnly: true, sameSite: 'lax', maxAge: 30 * 60 })
+    }
+    return reply.redirect('/', 303)
+  })
+  if (development) {
+    // Stage 1 of a rotation: every instance learns the new key, which does not seal yet.
+    app.post('/keys/add', async (_req, reply) => {
+      const kids = new Set(keyEntries.map((e) => e.slice(0, e.indexOf(':'))))
+      let n = kids.size + 1
+      while (kids.has(`k${n}`)) n++
+      const added = generateKey(`k${n}`)
+      keyEntries = [...keyEntries, added.entry]
+      pendingKid = added.kid
+      manager.replaceKeys(keyEntries.join(','))
+      return reply.redirect('/', 303)
+    })
+    // Stage 2: the new key seals; cookies sealed with the old one are re-sealed on their next request.
+    app.post('/keys/promote', async (_req, reply) => {
+      const promoted = keyEntries.find((e) => e.startsWith(`${pendingKid}:`))
+      if (promoted !== undefined) {
+        keyEntries = [promoted, ...keyEntries.filter((e) => e !== promoted)]
+        pendingKid = undefined
+        manager.replaceKeys(keyEntries.join(','))
+      }
+      return reply.redirect('/', 303)
+    })
+  }
   return app
 }
 
@@ -121,26 +197,4 @@ async function storeFor (env: NodeJS.ProcessEnv, app: FastifyInstance): Promise<
     client.once('error', reject)
   })
   return new RedisStore({ client })
-}
-
-function escape (s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
-}
-
-function page (user: string | undefined, count: number, cart: { sku: string, name: string }[]): string {
-  const login = user === undefined
-    ? '<form method="post" action="/login"><input name="user" placeholder="your name" required> <button>Log in</button></form>'
-    : `<p>Logged in as <b id="user">${escape(user)}</b></p><form method="post" action="/logout"><button>Log out</button></form>`
-  return `<!doctype html><html><head><meta charset="utf-8"><title>fastify-encrypted-session demo</title></head>
-<body style="font-family: sans-serif; max-width: 40em; margin: 2em auto">
-<h1>fastify-encrypted-session demo</h1>
-${login}
-<h2>Counter: <span id="count">${count}</span></h2>
-<form method="post" action="/count"><button>+1</button></form>
-<h2>Cart: <span id="cart">${cart.length}</span> items</h2>
-<form method="post" action="/cart/add"><input type="hidden" name="n" value="1"><button>Add 1</button></form>
-<form method="post" action="/cart/add"><input type="hidden" name="n" value="25"><button>Add 25</button></form>
-<form method="post" action="/cart/clear"><button>Empty cart</button></form>
-<p>All of this lives in one encrypted cookie (compact JWE, A256GCM); a cart too large for a cookie moves to the store.</p>
-</body></html>`
 }

@@ -4,13 +4,11 @@
 // never drops the cookie for its size while the cart grows past what a cookie holds (the session
 // moves to the store), and that logging out removes the cookie and, with revocation, kills copies.
 import t, { type Test } from 'tap'
-import { spawn, spawnSync } from 'node:child_process'
-import { once } from 'node:events'
-import { existsSync } from 'node:fs'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { chromium, type Browser, type BrowserContext, type Cookie, type Page, type Response } from 'playwright-core'
+import type { BrowserContext, Cookie, Page, Response } from 'playwright-core'
 import { plugin, generateKey, engine, nowSeconds } from './helpers/app.js'
 import { CountingStore } from './helpers/counting-store.js'
+import { withChromium } from './helpers/chromium.js'
 import { MemoryStore } from '../lib/stores/memory.js'
 
 // The built demo, as test/demo.test.ts loads it: from dist/ (run `npm run build` first), so the
@@ -19,42 +17,9 @@ const { buildDemo } = require('../dist/example/app.js') as {
   buildDemo: (opts: { keys?: string, store?: MemoryStore, env?: NodeJS.ProcessEnv }) => Promise<FastifyInstance>
 }
 
-const CHROMIUM = '/usr/bin/chromium'
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync']
 // The demo's idleTimeout (30 minutes) is nearer than its maxAge (8 hours): the cookie lives that long.
 const DEMO_IDLE_SECONDS = 30 * 60
 const STEP_TIMEOUT_MS = 15_000
-
-/**
- * Chromium comes from the Debian package `chromium` (browsers are never downloaded). Returns a
- * reason to fail at once when it is missing and cannot be installed here (not root, or no apt-get).
- */
-function chromiumProblem (): string | undefined {
-  if (existsSync(CHROMIUM)) return undefined
-  const root = process.getuid?.() === 0
-  const apt = spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0
-  if (root && apt) return undefined // installChromium() will put it there
-  return `test/browser.test.ts needs Chromium at ${CHROMIUM}: install the Debian package \`chromium\` ` +
-    '(apt-get install chromium) and run again.'
-}
-
-/** Installs the Debian package `chromium` with apt-get (only reached as root with apt-get). */
-async function installChromium (): Promise<void> {
-  // An install can take longer than the suite's per-file timeout; the root test's setTimeout also
-  // tells the runner (over IPC), and the install runs asynchronously so that message goes out.
-  t.setTimeout(900_000)
-  process.stderr.write('browser.test.ts: installing the Debian package chromium with apt-get\n')
-  const run = async (args: string[]): Promise<void> => {
-    // apt's output goes to stderr: stdout is the TAP stream.
-    const child = spawn('apt-get', args, { stdio: ['ignore', 2, 2], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
-    const [code] = await once(child, 'exit') as [number | null]
-    if (code !== 0) throw new Error(`apt-get ${args.join(' ')} exited with ${code}: install the Debian package \`chromium\` and run again.`)
-  }
-  await run(['update', '-qq'])
-  await run(['install', '-y', '-qq', 'chromium'])
-  if (!existsSync(CHROMIUM)) throw new Error(`apt-get installed the package chromium but ${CHROMIUM} is still missing`)
-}
 
 /** The session cookie of a response's Set-Cookie header(s), as the server sent it. */
 function sentCookie (header: string | null): { value: string, attrs: string } | undefined {
@@ -65,24 +30,9 @@ function sentCookie (header: string | null): { value: string, attrs: string } | 
   return undefined
 }
 
-const problem = chromiumProblem()
-if (problem !== undefined) {
-  t.fail(problem)
-} else {
-  tests()
-}
-
-function tests (): void {
-  let browser: Browser
-  t.before(async () => {
-    if (!existsSync(CHROMIUM)) await installChromium()
-    // launch() runs Chromium on a fresh temporary profile (user data dir) that it removes on close.
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 60_000 })
-  })
-  t.teardown(async () => { await browser?.close() })
-
+withChromium('test/browser.test.ts', (browser) => {
   async function newPage (t: Test, context?: BrowserContext): Promise<{ context: BrowserContext, page: Page, failures: string[] }> {
-    const ctx = context ?? await browser.newContext()
+    const ctx = context ?? await browser().newContext()
     t.teardown(() => ctx.close())
     const page = await ctx.newPage()
     page.setDefaultTimeout(STEP_TIMEOUT_MS)
@@ -282,7 +232,7 @@ function tests (): void {
     // The copy, replayed from node…
     t.same(await me(stolen!), { user: null }, 'the copied cookie no longer gets the logged-in data (fetch)')
     // …and planted in a second, fresh browser context.
-    const thief = await newPage(t, await browser.newContext())
+    const thief = await newPage(t, await browser().newContext())
     await thief.context.addCookies([stolen!])
     t.equal((await sessionCookies(thief.context)).length, 1, 'the copy is planted')
     const res = await thief.page.goto(`${base}/`)
@@ -294,4 +244,4 @@ function tests (): void {
 
     t.same([...failures, ...thief.failures], [], 'no request failed')
   })
-}
+})
