@@ -273,6 +273,7 @@ declare namespace fastifyEncryptedSession {
     | 'FST_ENCSESS_COOKIE_TOO_LARGE'
     | 'FST_ENCSESS_STORE_UNAVAILABLE'
     | 'FST_ENCSESS_STORE_CONFLICT'
+    | 'FST_ENCSESS_COOKIE_ORDER'
 
   export type EncryptedSessionError = FastifyError & { code: ErrorCode }
 
