@@ -3,15 +3,30 @@
 // entry and as a JWK. With `--kms-key-id`, KMS generates the data key (GenerateDataKey, AES_256,
 // bound to the app by the encryption context) and only its wrapped form, a SESSION_KEYS_KMS entry,
 // is printed: the plaintext key is never shown. Output goes to stdout only, so it can be piped into
-// a secret store.
+// a secret store; `--format env` or `--format jwk` prints that one line alone, for scripts.
+import type { EventEmitter } from 'node:events'
 import { generateKey } from './keys/generate.js'
 import { callKms, kmsEncryptionContext, KMS_PACKAGE } from './keys/kms.js'
 
 const KID = /^[A-Za-z0-9._-]{1,64}$/
 const KMS_TIMEOUT = 10_000
-const VALUE_FLAGS = new Set(['--kid', '--kms-key-id', '--app', '--region', '--endpoint', '--context'])
+const VALUE_FLAGS = new Set(['--kid', '--kms-key-id', '--app', '--region', '--endpoint', '--context', '--format'])
+const FORMATS = new Set(['env', 'jwk'])
+const USAGE = [
+  'usage: fastify-encrypted-session keygen [--kid ID] [--format env|jwk]',
+  '       fastify-encrypted-session keygen --kms-key-id KEY --app NAME [--kid ID] [--region R] [--endpoint URL] [--context key=value]...',
+  '',
+  'keygen prints a new 256-bit key as a SESSION_KEYS entry and as a JWK (with comments);',
+  '--format env prints only the entry, --format jwk only the JWK. With --kms-key-id, KMS generates',
+  'the key and only its wrapped form (a SESSION_KEYS_KMS entry) is printed.'
+]
 
+/** Runs the command line `argv` (without node and the script); returns the exit code. */
 export async function main (argv: readonly string[], out: (line: string) => void, err: (line: string) => void): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    for (const line of USAGE) out(line)
+    return 0
+  }
   const [command, ...rest] = argv
   if (command !== 'keygen') return usage(err, command === undefined ? 'no command given' : `unknown command: ${command}`)
   const flags = new Map<string, string>()
@@ -33,17 +48,24 @@ export async function main (argv: readonly string[], out: (line: string) => void
   }
   const kid = flags.get('--kid')
   if (kid !== undefined && !KID.test(kid)) return usage(err, 'a kid is 1 to 64 of A-Z a-z 0-9 . _ -')
+  const format = flags.get('--format')
+  if (format !== undefined && !FORMATS.has(format)) return usage(err, '--format is env or jwk')
   const kmsKeyId = flags.get('--kms-key-id')
   if (kmsKeyId === undefined) {
     for (const flag of ['--app', '--region', '--endpoint']) if (flags.has(flag)) return usage(err, `${flag} goes with --kms-key-id`)
     if (Object.keys(context).length > 0) return usage(err, '--context goes with --kms-key-id')
     const key = generateKey(kid)
-    out('# SESSION_KEYS entry: put it first in SESSION_KEYS to make it the current key')
-    out(key.entry)
-    out('# The same key as a JWK, for a JWK Set file')
-    out(JSON.stringify(key.jwk))
+    if (format === 'env') out(key.entry)
+    else if (format === 'jwk') out(JSON.stringify(key.jwk))
+    else {
+      out('# SESSION_KEYS entry: put it first in SESSION_KEYS to make it the current key')
+      out(key.entry)
+      out('# The same key as a JWK, for a JWK Set file')
+      out(JSON.stringify(key.jwk))
+    }
     return 0
   }
+  if (format !== undefined) return usage(err, '--format goes without --kms-key-id (KMS prints only the wrapped entry)')
   const app = flags.get('--app')
   if (kmsKeyId === '') return usage(err, '--kms-key-id needs a KMS key id, ARN or alias')
   if (app === undefined || app === '') return usage(err, '--kms-key-id needs --app NAME (the app the key is bound to, as in kmsKeys({ encryptionContext: { app } }))')
@@ -98,15 +120,45 @@ async function kmsKeygen (o: KmsKeygen, out: (line: string) => void, err: (line:
 
 function usage (err: (line: string) => void, problem: string): number {
   err(`fastify-encrypted-session: ${problem}`)
-  err('usage: fastify-encrypted-session keygen [--kid ID]')
-  err('       fastify-encrypted-session keygen --kms-key-id KEY --app NAME [--kid ID] [--region R] [--endpoint URL] [--context key=value]...')
+  for (const line of USAGE.slice(0, 2)) err(line)
   return 2
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2), (l) => process.stdout.write(`${l}\n`), (l) => process.stderr.write(`${l}\n`))
-    .then((code) => { process.exitCode = code }, (e: unknown) => {
-      process.stderr.write(`fastify-encrypted-session: ${e instanceof Error ? e.message : String(e)}\n`)
-      process.exitCode = 1
-    })
+/** The parts of `process` the command line uses; tests pass their own. */
+export interface Proc {
+  argv: readonly string[]
+  stdout: EventEmitter & { write (chunk: string): unknown }
+  stderr: { write (chunk: string): unknown }
+  exitCode?: number | string | null | undefined
 }
+
+/**
+ * Runs main() on a process's arguments and streams. A reader that goes away early (`| head -1`)
+ * makes stdout fail with EPIPE: that ends the output quietly, not with a stack trace.
+ */
+export async function run (proc: Proc): Promise<void> {
+  let closed = false
+  proc.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    closed = true
+    if (e.code === 'EPIPE') return
+    proc.stderr.write(`fastify-encrypted-session: cannot write the output: ${e.message}\n`)
+    proc.exitCode = 1
+  })
+  const out = (line: string): void => { if (!closed) proc.stdout.write(`${line}\n`) }
+  const err = (line: string): void => { proc.stderr.write(`${line}\n`) }
+  try {
+    const code = await main(proc.argv.slice(2), out, err)
+    if (proc.exitCode !== 1) proc.exitCode = code
+  } catch (e) {
+    err(`fastify-encrypted-session: ${String(e)}`)
+    proc.exitCode = 1
+  }
+}
+
+/** Runs the command line when `entry` (require.main) is this file, as with `npx fastify-encrypted-session`. */
+export function runIfMain (entry: unknown, proc: Proc): Promise<void> | undefined {
+  return entry === module ? run(proc) : undefined
+}
+
+// run() settles every failure itself (exit code and message), so the promise needs no handler.
+runIfMain(require.main, process)

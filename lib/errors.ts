@@ -61,6 +61,12 @@ export const errors = {
     'FST_ENCSESS_STORE_CONFLICT',
     'The session was changed or ended by another request at the same time; this change was not saved. Reload and try again.',
     409
+  ),
+  /** @fastify/cookie was registered after this plugin, which had already registered it. */
+  FST_ENCSESS_COOKIE_ORDER: createError<'FST_ENCSESS_COOKIE_ORDER', 500, []>(
+    'FST_ENCSESS_COOKIE_ORDER',
+    '@fastify/cookie was registered after fastify-encrypted-session, which had already registered it for you with default options, so your options (such as a secret) could not apply. Register @fastify/cookie with your options before fastify-encrypted-session.',
+    500
   )
 } as const
 

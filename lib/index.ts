@@ -3,9 +3,9 @@
 import fp from 'fastify-plugin'
 // The public declarations augment FastifyRequest/FastifyInstance; compiling against them keeps lib honest.
 import type {} from '../types/index.js'
-import fastifyCookie from '@fastify/cookie'
 import type { FastifyInstance } from 'fastify'
 import { errors } from './errors.js'
+import { ensureCookiePlugin } from './cookie-plugin.js'
 import { attach } from './lifecycle.js'
 import { SessionManager } from './manager.js'
 import { normalizeOptions, type SessionOptions } from './options.js'
@@ -35,7 +35,7 @@ async function encryptedSession (fastify: FastifyInstance, options: SessionOptio
     cookies.add(config.cookieName)
   }
 
-  if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie)
+  await ensureCookiePlugin(fastify)
 
   if (!fastify.hasDecorator('encryptedSession')) {
     const registry = new Map<string, SessionManager>()

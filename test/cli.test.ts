@@ -1,6 +1,7 @@
 // `npx fastify-encrypted-session keygen` prints a usable SESSION_KEYS entry and JWK.
 import t from 'tap'
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
 import { join } from 'node:path'
 import { parseKeySet } from '../lib/keys/parse.js'
 
@@ -35,5 +36,25 @@ t.test('bad usage exits 2 with a message', async (t) => {
     t.equal(r.status, 2, args.join(' '))
     t.match(r.stderr, /usage: fastify-encrypted-session keygen/)
     t.equal(r.stdout, '')
+  }
+})
+
+t.test('keygen --help prints the usage on stdout and exits 0', async (t) => {
+  const r = spawnSync(process.execPath, [bin, 'keygen', '--help'], { encoding: 'utf8' })
+  t.equal(r.status, 0)
+  t.match(r.stdout, /^usage: fastify-encrypted-session keygen/)
+  t.equal(r.stderr, '')
+})
+
+t.test('a reader that goes away at once (like `| head -1`) ends keygen quietly: exit 0, no EPIPE trace', async (t) => {
+  for (let i = 0; i < 3; i++) {
+    const child = spawn(process.execPath, [bin, 'keygen'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    // Closing our end of the pipe before the child writes makes each of its writes fail with EPIPE.
+    child.stdout.destroy()
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+    const [code] = await once(child, 'close') as [number | null]
+    t.equal(code, 0)
+    t.equal(stderr, '')
   }
 })

@@ -2,6 +2,9 @@
 // against these (lib/index.ts imports them), so they cannot drift apart unnoticed.
 import type { FastifyPluginAsync } from 'fastify'
 import type { FastifyError } from '@fastify/error'
+// The plugin registers @fastify/cookie, so its request.cookies / reply.setCookie augmentation is part
+// of this package's types: an app that never imports @fastify/cookie still sees them typed.
+import type {} from '@fastify/cookie'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -85,9 +88,11 @@ declare namespace fastifyEncryptedSession {
     /**
      * Required; there is no default key. A KeySet, or a KeyProvider (envKeys(), fileKeys(path),
      * kmsKeys(…) or your own async function) that is asked again while the app runs.
-     * Generate a key with `npx fastify-encrypted-session keygen`.
+     * Generate a key with `npx fastify-encrypted-session keygen`. `undefined` is accepted by the
+     * types so that `keys: process.env.SESSION_KEYS` compiles; it fails register with
+     * FST_ENCSESS_NO_KEYS.
      */
-    keys: KeySet | KeyProvider
+    keys: KeySet | KeyProvider | undefined
     /** With a KeyProvider: seconds between refreshes; 0 for none. Default: 300. */
     keyRefreshInterval?: number
     /**
@@ -224,8 +229,8 @@ declare namespace fastifyEncryptedSession {
 
   /** One registration's engine. */
   export interface SessionManager {
-    /** Seals a new session holding `data`; returns the cookie value. */
-    seal(data?: Record<string, unknown>): string
+    /** Seals a new session holding `data` (checked against SessionData); returns the cookie value. */
+    seal(data?: Partial<EffectiveSessionData>): string
     /** Opens a cookie value; null when it is refused for any reason. */
     open(token: string): Session | null
     /** kids plus a check value of the key set; safe to expose on a health endpoint. */
@@ -268,6 +273,7 @@ declare namespace fastifyEncryptedSession {
     | 'FST_ENCSESS_COOKIE_TOO_LARGE'
     | 'FST_ENCSESS_STORE_UNAVAILABLE'
     | 'FST_ENCSESS_STORE_CONFLICT'
+    | 'FST_ENCSESS_COOKIE_ORDER'
 
   export type EncryptedSessionError = FastifyError & { code: ErrorCode }
 
@@ -336,9 +342,20 @@ declare namespace fastifyEncryptedSession {
     delete (key: string): Promise<void>
   }
 
+  /**
+   * The part of an ioredis `Redis` (standalone or Sentinel) or `Cluster` that RedisStore uses; pass
+   * the client itself. Declared here so that apps without Redis need no ioredis types.
+   */
+  export interface RedisClientLike {
+    get(key: string): Promise<string | null>
+    set(key: string, value: Buffer, mode: 'EX', seconds: number): Promise<unknown>
+    del(key: string): Promise<number>
+    defineCommand(name: string, definition: { lua: string, numberOfKeys?: number }): void
+  }
+
   export interface RedisStoreOptions {
     /** An ioredis Redis (standalone or Sentinel) or Cluster instance; the store never closes it. */
-    client: import('ioredis').Redis | import('ioredis').Cluster
+    client: RedisClientLike
     /** Prepended to every key. Default: "sess:". */
     prefix?: string
   }

@@ -29,7 +29,15 @@ export function envKeys (name = 'SESSION_KEYS', env: NodeJS.ProcessEnv = process
  * which a watch on the file alone would miss), hence the watch on the directory.
  */
 export function fileKeys (path: string): KeyProvider {
-  const provider: KeyProvider = async () => (await readFile(path, 'utf8')).trim()
+  const provider: KeyProvider = async () => {
+    try {
+      return (await readFile(path, 'utf8')).trim()
+    } catch (err) {
+      // The most common first-hour mistake gets a sentence, not a bare ENOENT.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      throw new Error(`the key file ${path} does not exist; fix the path, or write a key from \`npx fastify-encrypted-session keygen\` into it`)
+    }
+  }
   provider.watch = (changed) => {
     let watcher: FSWatcher | undefined
     try {

@@ -1,17 +1,12 @@
 // A store on Redis (standalone, Sentinel or Cluster), through an ioredis client that the app creates,
-// configures and closes. Only ioredis' types are imported: the plugin never loads ioredis itself,
-// so apps without Redis do not need it installed.
+// configures and closes. The client is typed by the few methods used (RedisClientLike), and the
+// plugin never loads ioredis itself, so apps without Redis need neither ioredis nor its types.
 import { randomBytes } from 'node:crypto'
-import type { Cluster, Redis } from 'ioredis'
+import type { RedisClientLike, RedisStoreOptions } from '../../types/index.js'
 import { errors } from '../errors.js'
 import { checkWrite, type SessionStore, type StoreEntry } from './store.js'
 
-export interface RedisStoreOptions {
-  /** A connected (or connecting) ioredis `Redis` or `Cluster`. The store never closes it. */
-  client: Redis | Cluster
-  /** Prepended to every key. Default 'sess:'. */
-  prefix?: string
-}
+export type { RedisStoreOptions } from '../../types/index.js'
 
 // Every value is the plain string `${version}:${value}`: one key, one GET, one SET, and a format
 // that an operator can read with redis-cli.
@@ -92,7 +87,7 @@ export function stagedKeyOf (key: string, suffix: string): string | undefined {
 const KNOWN_OPTIONS = new Set(['client', 'prefix'])
 
 export class RedisStore implements SessionStore {
-  readonly #client: Redis | Cluster
+  readonly #client: RedisClientLike
   readonly #prefix: string
   // Staged values are named `<key>:staged:<writer>.<n>`: unique across instances and writes.
   readonly #writer = randomBytes(9).toString('base64url')

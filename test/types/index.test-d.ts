@@ -12,10 +12,11 @@ import fastifyEncryptedSession, {
   envKeys,
   fileKeys,
   type KeyProvider,
+  type RedisClientLike,
   MemoryStore,
   RedisStore
 } from '../..'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import cjs = require('../..')
 
 declare module '../..' {
@@ -92,3 +93,18 @@ app.register(fastifyEncryptedSession, { keys: 'k', store: new MemoryStore({ maxE
 app.register(fastifyEncryptedSession, { keys: 'k', store: new RedisStore({ client: new Redis(), prefix: 's:' }) })
 expectType<number>(new MemoryStore().size)
 expectError(new RedisStore({}))
+
+// keys may be undefined for the types (process.env); register refuses it at run time.
+app.register(fastifyEncryptedSession, { keys: process.env.SESSION_KEYS })
+// seal() is checked against SessionData.
+expectError(manager.seal({ user: 42 }))
+expectError(manager.seal({ nope: 1 }))
+// RedisStore takes ioredis' Redis and Cluster through the structural RedisClientLike.
+expectAssignable<RedisClientLike>(new Redis({ lazyConnect: true }))
+expectAssignable<RedisClientLike>(new Cluster([]))
+// @fastify/cookie's augmentation comes with the package's types.
+app.get('/cookies', async (request, reply) => {
+  expectType<{ [cookieName: string]: string | undefined }>(request.cookies)
+  reply.setCookie('a', 'b')
+  return 'ok'
+})
