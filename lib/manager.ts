@@ -7,6 +7,7 @@ import { copyJsonRecord, parseClaims, serializeClaims, isRecord, stringifyRecord
 import { cookieWriter, type CookieWriter } from './cookie.js'
 import { errors } from './errors.js'
 import { KeyRing, type KeyEntry } from './keys/keyring.js'
+import { refusalAt } from './lifetime.js'
 import { parseKeySet, type RawKey } from './keys/parse.js'
 import type { KeyRefresher } from './keys/refresher.js'
 import { Metrics } from './metrics.js'
@@ -148,20 +149,19 @@ export class SessionManager {
       let claims = cached.claims
       if (claims === undefined) {
         // The audience and shape never change for a cached token; only time is checked again.
-        const parsed = parseClaims(cached.plaintext, this.#aud, now)
+        const parsed = parseClaims(cached.plaintext, this.#aud, this.lifetime, now)
         if (typeof parsed === 'string') return parsed
         claims = cached.claims = parsed
-      } else if (now >= claims.exp) {
-        return 'expired'
-      } else if (claims.idl !== undefined && now >= claims.idl) {
-        return 'idle'
+      } else {
+        const refused = refusalAt(claims, this.lifetime, now)
+        if (refused !== undefined) return refused
       }
       return { claims, opened: cached, shared: true }
     }
     const result = this.codec.open(token, this.maxTokenLength)
     if (typeof result === 'string') return result
     const opened = { plaintext: result.plaintext.toString('utf8'), entry: result.entry, token }
-    const claims = parseClaims(opened.plaintext, this.#aud, this.lifetime.now())
+    const claims = parseClaims(opened.plaintext, this.#aud, this.lifetime, this.lifetime.now())
     if (typeof claims === 'string') return claims
     return { claims, opened, shared: false }
   }

@@ -85,7 +85,8 @@ export class Session<T extends object = SessionRecord> {
       this.#data = loaded ?? Object.create(null)
       this.#shared = shared && loaded !== undefined
       this.#created = claims.iat
-      this.#expires = claims.exp
+      // A maxAge lowered since the token was sealed shortens it; a raised one never lengthens it.
+      this.#expires = Math.min(claims.exp, claims.iat + lifetime.maxAge)
       this.#idleUntil = claims.idl
       this.storedVersion = claims.ref ?? 0
       this.storeKid = claims.skid

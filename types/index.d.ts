@@ -204,7 +204,7 @@ declare namespace fastifyEncryptedSession {
 
   export type RejectReason =
     | 'oversized' | 'malformed' | 'header' | 'unknown_kid' | 'decrypt' | 'payload' | 'context'
-    | 'expired' | 'idle' | 'revoked' | 'store_missing' | 'store_invalid' | 'duplicate'
+    | 'expired' | 'idle' | 'revoked' | 'store_missing' | 'store_invalid' | 'duplicate' | 'future'
 
   export interface MetricsSnapshot {
     rejected: Record<RejectReason, number>
