@@ -61,6 +61,13 @@ export const errors = {
     'FST_ENCSESS_STORE_CONFLICT',
     'The session was changed or ended by another request at the same time; this change was not saved. Reload and try again.',
     409
+  ),
+  /** Session data that JSON cannot represent: a cycle, a BigInt, nesting deeper than MAX_DEPTH. */
+  FST_ENCSESS_INVALID_SESSION_DATA: createError<'FST_ENCSESS_INVALID_SESSION_DATA', 500, [string, string]>(
+    'FST_ENCSESS_INVALID_SESSION_DATA',
+    'Session data under key "%s" cannot be stored: %s. Session values must be JSON: plain objects and arrays (nested at most 100 levels), strings, finite numbers, booleans and null.',
+    500,
+    TypeError
   )
 } as const
 

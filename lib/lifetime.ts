@@ -12,6 +12,9 @@ import type { RejectReason } from './codec.js'
  */
 export const CLOCK_SKEW = 60
 
+/** The clock every lifetime is judged by: whole seconds since the epoch. */
+export const nowSeconds = (): number => Math.floor(Date.now() / 1000)
+
 /** The lifetime configured now, in seconds (idleTimeout 0: none). */
 export interface LifetimeLimits {
   maxAge: number

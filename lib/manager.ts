@@ -7,16 +7,15 @@ import { copyJsonRecord, parseClaims, serializeClaims, isRecord, stringifyRecord
 import { cookieWriter, type CookieWriter } from './cookie.js'
 import { errors } from './errors.js'
 import { KeyRing, type KeyEntry } from './keys/keyring.js'
-import { refusalAt } from './lifetime.js'
+import { nowSeconds, refusalAt } from './lifetime.js'
 import { parseKeySet, type RawKey } from './keys/parse.js'
 import type { KeyRefresher } from './keys/refresher.js'
 import { Metrics } from './metrics.js'
 import { Session, type Lifetime } from './session.js'
+import { dataJson } from './session-data.js'
 import { Storage } from './storage.js'
 import { TokenCache } from './token-cache.js'
 import type { Config } from './options.js'
-
-const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 
 /** Stands for "two cookies of the session's name in one request". */
 export const DUPLICATE = Symbol('duplicate session cookie')
@@ -292,7 +291,7 @@ export class SessionManager {
       return undefined
     }
     if (session.rotated) this.metrics.rotated++
-    const cookie = this.#render(session, { dat: session.record, json: JSON.stringify(session.record) }, https)
+    const cookie = this.#render(session, { dat: session.record, json: dataJson(session.record, JSON.stringify) }, https)
     if (cookie.length > this.config.maxCookieSize) this.#tooLarge(cookie.length, log)
     return this.#seal(cookie, session, https)
   }
@@ -316,7 +315,7 @@ export class SessionManager {
     if (session.rotated) this.metrics.rotated++
     session.storeKid ??= this.codec.ring.current.kid
     // Stringified once: the same JSON goes into the cookie or, when too large for it, the store.
-    const { json, memo } = stringifyRecord(session.record, session.jsonMemo)
+    const { json, memo } = dataJson(session.record, (record) => stringifyRecord(record, session.jsonMemo))
     const inCookie = this.#render(session, { dat: session.record, json }, https)
     // The store key (an HMAC) is computed only when the store is touched: a session that fits in
     // its cookie and never left it costs nothing more than without a store.

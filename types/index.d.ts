@@ -268,6 +268,7 @@ declare namespace fastifyEncryptedSession {
     | 'FST_ENCSESS_COOKIE_TOO_LARGE'
     | 'FST_ENCSESS_STORE_UNAVAILABLE'
     | 'FST_ENCSESS_STORE_CONFLICT'
+    | 'FST_ENCSESS_INVALID_SESSION_DATA'
 
   export type EncryptedSessionError = FastifyError & { code: ErrorCode }
 
