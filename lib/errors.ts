@@ -68,6 +68,12 @@ export const errors = {
     'Session data under key "%s" cannot be stored: %s. Session values must be JSON: plain objects and arrays (nested at most 100 levels), strings, finite numbers, booleans and null.',
     500,
     TypeError
+  ),
+  /** Even offloaded, the sealed session would be longer than the plugin ever stores (MAX_STORED_LENGTH). */
+  FST_ENCSESS_SESSION_TOO_LARGE: createError<'FST_ENCSESS_SESSION_TOO_LARGE', 500, [number, number]>(
+    'FST_ENCSESS_SESSION_TOO_LARGE',
+    'The sealed session would be %s characters, over the %s that the plugin stores for one session. Keep large data (files, caches) elsewhere and only its id in the session.',
+    500
   )
 } as const
 

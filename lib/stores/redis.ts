@@ -63,16 +63,29 @@ return 1
 const CHECK_SCRIPT = `
 local head = redis.call('GETRANGE', KEYS[1], 0, #ARGV[1] - 1)
 if head == ARGV[1] then return 1 end
+if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[2]) then return -1 end
+return redis.call('GET', KEYS[1])
+`
+
+// A read bounded in size: a value longer than the caller would accept (planted by someone with
+// write access to Redis) is measured in place, -1 comes back instead of megabytes, and the client
+// neither receives nor decodes it. STRLEN costs Redis about what a GET's lookup does.
+const READ_SCRIPT = `
+if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then return -1 end
 return redis.call('GET', KEYS[1])
 `
 
 // Namespaced, as the methods land on the app's own client object.
 const CAS_COMMAND = 'fastifyEncryptedSessionCas'
 const CHECK_COMMAND = 'fastifyEncryptedSessionGetIfChanged'
+const READ_COMMAND = 'fastifyEncryptedSessionGetBounded'
+// What `${version}:` adds to a value in Redis at most: 17 digits, a sign and the colon.
+const VERSION_PREFIX_MAX = 19
 
 type ScriptClient = {
   [CAS_COMMAND]: (key: string, staged: string, expectedVersion: string) => Promise<number>
-  [CHECK_COMMAND]: (key: string, head: string) => Promise<number | string | null>
+  [CHECK_COMMAND]: (key: string, head: string, maxLength: string) => Promise<number | string | null>
+  [READ_COMMAND]: (key: string, maxLength: string) => Promise<number | string | null>
 }
 
 /**
@@ -141,19 +154,23 @@ export class RedisStore implements SessionStore {
     // Idempotent: several stores may share one client, and the script is the same for all.
     client.defineCommand(CAS_COMMAND, { numberOfKeys: 2, lua: CAS_SCRIPT })
     client.defineCommand(CHECK_COMMAND, { numberOfKeys: 1, lua: CHECK_SCRIPT })
+    client.defineCommand(READ_COMMAND, { numberOfKeys: 1, lua: READ_SCRIPT })
   }
 
-  async get (key: string): Promise<StoreEntry | undefined> {
-    return await this.#read(this.#client.get(this.#prefix + key)) as StoreEntry | undefined
+  async get (key: string): Promise<StoreEntry | undefined>
+  async get (key: string, maxLength?: number): Promise<StoreEntry | undefined | 'oversized'>
+  async get (key: string, maxLength?: number): Promise<StoreEntry | undefined | 'oversized'> {
+    if (maxLength === undefined) return await this.#read(this.#client.get(this.#prefix + key)) as StoreEntry | undefined
+    return await this.#read((this.#client as unknown as ScriptClient)[READ_COMMAND](this.#prefix + key, bound(maxLength))) as StoreEntry | undefined | 'oversized'
   }
 
-  async getIfChanged (key: string, version: number, head: string): Promise<StoreEntry | undefined | 'unchanged'> {
-    if (!Number.isSafeInteger(version) || typeof head !== 'string' || head === '') return await this.get(key)
-    return await this.#read((this.#client as unknown as ScriptClient)[CHECK_COMMAND](this.#prefix + key, `${version}:${head}`))
+  async getIfChanged (key: string, version: number, head: string, maxLength?: number): Promise<StoreEntry | undefined | 'unchanged' | 'oversized'> {
+    if (!Number.isSafeInteger(version) || typeof head !== 'string' || head === '') return await this.get(key, maxLength)
+    return await this.#read((this.#client as unknown as ScriptClient)[CHECK_COMMAND](this.#prefix + key, `${version}:${head}`, bound(maxLength)))
   }
 
   // A GET's reply, or the check script's: the same bulk string, or the integer 1 for "unchanged".
-  async #read (pending: Promise<unknown>): Promise<StoreEntry | undefined | 'unchanged'> {
+  async #read (pending: Promise<unknown>): Promise<StoreEntry | undefined | 'unchanged' | 'oversized'> {
     let raw: unknown
     try {
       raw = await pending
@@ -164,6 +181,7 @@ export class RedisStore implements SessionStore {
     }
     if (raw === null) return undefined
     if (raw === 1) return 'unchanged'
+    if (raw === -1) return 'oversized'
     if (typeof raw !== 'string') throw new errors.FST_ENCSESS_STORE_UNAVAILABLE(`unexpected reply to a read: ${typeof raw}`)
     const match = ENCODED.exec(raw)
     const version = match === null ? NaN : Number(match[1])
@@ -213,6 +231,11 @@ export class RedisStore implements SessionStore {
   async delete (key: string): Promise<void> {
     await this.#client.del(this.#prefix + key)
   }
+}
+
+// The longest string in Redis, version prefix included, that a read with `maxLength` returns.
+function bound (maxLength: number | undefined): string {
+  return String(maxLength === undefined ? Number.MAX_SAFE_INTEGER : maxLength + VERSION_PREFIX_MAX)
 }
 
 function isWrongType (err: unknown): boolean {
