@@ -89,17 +89,20 @@ type ScriptClient = {
 }
 
 /**
- * The name of a write's staged value: the session's key plus a suffix, in the same Redis Cluster
- * hash slot. A key with a hash tag keeps it; a key without one is wrapped in one, which needs it
- * to contain no '}'. Undefined when neither is possible.
+ * The name of a write's staged value: in the session key's Redis Cluster hash slot and, so that an
+ * ACL of `~<prefix>*` covers it, under the prefix. A key with a hash tag keeps it (`{app}:k` gives
+ * `{app}:k<suffix>`); a key without braces becomes the hash tag after the prefix (`sess:k` gives
+ * `sess:{sess:k}<suffix>`: its slot is that of `sess:k` hashed whole). A key with an unclosed '{'
+ * is wrapped whole, outside the prefix. Undefined when no same-slot name exists (a stray '}').
  */
-export function stagedKeyOf (key: string, suffix: string): string | undefined {
+export function stagedKeyOf (key: string, suffix: string, prefix = ''): string | undefined {
   const open = key.indexOf('{')
   if (open !== -1) {
     const close = key.indexOf('}', open + 1)
     if (close > open + 1) return key + suffix
   }
-  return key.includes('}') ? undefined : `{${key}}${suffix}`
+  if (key.includes('}')) return undefined
+  return open === -1 && key.startsWith(prefix) ? `${prefix}{${key}}${suffix}` : `{${key}}${suffix}`
 }
 
 const KNOWN_OPTIONS = new Set(['client', 'prefix'])
@@ -107,7 +110,8 @@ const KNOWN_OPTIONS = new Set(['client', 'prefix'])
 export class RedisStore implements SessionStore {
   readonly #client: Redis | Cluster
   readonly #prefix: string
-  // Staged values are named `<key>:staged:<writer>.<n>`: unique across instances and writes.
+  // Staged values are named `<prefix>{<key>}:staged:<writer>.<n>` (see stagedKeyOf): unique across
+  // instances and writes.
   readonly #writer = randomBytes(9).toString('base64url')
   #staged = 0
 
@@ -209,7 +213,7 @@ export class RedisStore implements SessionStore {
     }
     // Negative versions never match (a tombstone stays ended), so there is nothing to ask Redis.
     if (expectedVersion < 0) return false
-    const staged = stagedKeyOf(redisKey, `:staged:${this.#writer}.${++this.#staged}`)
+    const staged = stagedKeyOf(redisKey, `:staged:${this.#writer}.${++this.#staged}`, this.#prefix)
     if (staged === undefined) {
       throw new TypeError(`Session store key ${JSON.stringify(key)} has a '}' outside a hash tag: no staging key can share its hash slot`)
     }
