@@ -1,6 +1,7 @@
 // The JSON object inside every token, and the checks that run on it after authentication.
 // Field names are short because they travel in every cookie; the README documents each one.
 import type { RejectReason } from './codec.js'
+import { refusalAt, type LifetimeLimits } from './lifetime.js'
 
 export type SessionRecord = Record<string, unknown>
 
@@ -26,7 +27,7 @@ export interface Claims {
 const SID = /^[A-Za-z0-9_-]{22,64}$/
 const KID = /^[A-Za-z0-9._-]{1,64}$/
 
-export function parseClaims (plaintext: string, aud: string, now: number): Claims | RejectReason {
+export function parseClaims (plaintext: string, aud: string, limits: LifetimeLimits, now: number): Claims | RejectReason {
   let claims: unknown
   try {
     claims = JSON.parse(plaintext)
@@ -43,8 +44,8 @@ export function parseClaims (plaintext: string, aud: string, now: number): Claim
   if (c.skid !== undefined && (typeof c.skid !== 'string' || !KID.test(c.skid))) return 'payload'
   if (c.ref !== undefined && c.skid === undefined) return 'payload'
   if (c.aud !== aud) return 'context'
-  if (now >= (c.exp as number)) return 'expired'
-  if (c.idl !== undefined && now >= (c.idl as number)) return 'idle'
+  const refused = refusalAt(c as unknown as Claims, limits, now)
+  if (refused !== undefined) return refused
   if (hasData) Object.setPrototypeOf(c.dat, null)
   return c as unknown as Claims
 }

@@ -10,7 +10,7 @@ import type { RejectReason } from '../types/index.js'
 
 export const REJECT_REASONS: readonly RejectReason[] = [
   'oversized', 'malformed', 'header', 'unknown_kid', 'decrypt', 'payload', 'context', 'expired', 'idle',
-  'revoked', 'store_missing', 'store_invalid', 'duplicate'
+  'revoked', 'store_missing', 'store_invalid', 'duplicate', 'future'
 ]
 
 export interface Opened {

@@ -67,6 +67,19 @@ export const errors = {
     'FST_ENCSESS_COOKIE_ORDER',
     '@fastify/cookie was registered after fastify-encrypted-session, which had already registered it for you with default options, so your options (such as a secret) could not apply. Register @fastify/cookie with your options before fastify-encrypted-session.',
     500
+  ),
+  /** Session data that JSON cannot represent: a cycle, a BigInt, nesting deeper than MAX_DEPTH. */
+  FST_ENCSESS_INVALID_SESSION_DATA: createError<'FST_ENCSESS_INVALID_SESSION_DATA', 500, [string, string]>(
+    'FST_ENCSESS_INVALID_SESSION_DATA',
+    'Session data under key "%s" cannot be stored: %s. Session values must be JSON: plain objects and arrays (nested at most 100 levels), strings, finite numbers, booleans and null.',
+    500,
+    TypeError
+  ),
+  /** Even offloaded, the sealed session would be longer than the plugin ever stores (MAX_STORED_LENGTH). */
+  FST_ENCSESS_SESSION_TOO_LARGE: createError<'FST_ENCSESS_SESSION_TOO_LARGE', 500, [number, number]>(
+    'FST_ENCSESS_SESSION_TOO_LARGE',
+    'The sealed session would be %s characters, over the %s that the plugin stores for one session. Keep large data (files, caches) elsewhere and only its id in the session.',
+    500
   )
 } as const
 

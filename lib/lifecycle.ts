@@ -132,14 +132,19 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
   }
 }
 
-// Counts the cookies named `name` the way a cookie parser sees them: the name is what precedes the
-// first "=" of each ";"-separated pair, trimmed. trim() strips at least what parsers strip (spaces
-// and tabs), so this never counts fewer cookies than the parser found, only, at worst, more.
+// Counts the cookies named `name` exactly as the cookie parser (jshttp's cookie, under
+// @fastify/cookie) sees them: the name is what precedes the first "=" of each ";"-separated pair,
+// with spaces and tabs stripped and nothing else. JavaScript's trim() would also strip a no-break
+// space (byte 0xA0) and so count a look-alike "\u00a0name" that the parser reads as another
+// cookie: whoever could plant one would end the victim's session on every request.
 function countNamed (header: string, name: string): number {
   let n = 0
   for (const pair of header.split(';')) {
     const eq = pair.indexOf('=')
-    if (eq !== -1 && pair.slice(0, eq).trim() === name) n++
+    if (eq !== -1 && stripBlanks(pair.slice(0, eq)) === name) n++
   }
   return n
 }
+
+const BLANKS = /^[ \t]+|[ \t]+$/g
+const stripBlanks = (text: string): string => text.replace(BLANKS, '')

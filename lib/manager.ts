@@ -7,15 +7,15 @@ import { copyJsonRecord, parseClaims, serializeClaims, isRecord, stringifyRecord
 import { cookieWriter, type CookieWriter } from './cookie.js'
 import { errors } from './errors.js'
 import { KeyRing, type KeyEntry } from './keys/keyring.js'
+import { nowSeconds, refusalAt } from './lifetime.js'
 import { parseKeySet, type RawKey } from './keys/parse.js'
 import type { KeyRefresher } from './keys/refresher.js'
 import { Metrics } from './metrics.js'
 import { Session, type Lifetime } from './session.js'
+import { dataJson } from './session-data.js'
 import { Storage } from './storage.js'
 import { TokenCache } from './token-cache.js'
 import type { Config } from './options.js'
-
-const nowSeconds = (): number => Math.floor(Date.now() / 1000)
 
 /** Stands for "two cookies of the session's name in one request". */
 export const DUPLICATE = Symbol('duplicate session cookie')
@@ -148,20 +148,19 @@ export class SessionManager {
       let claims = cached.claims
       if (claims === undefined) {
         // The audience and shape never change for a cached token; only time is checked again.
-        const parsed = parseClaims(cached.plaintext, this.#aud, now)
+        const parsed = parseClaims(cached.plaintext, this.#aud, this.lifetime, now)
         if (typeof parsed === 'string') return parsed
         claims = cached.claims = parsed
-      } else if (now >= claims.exp) {
-        return 'expired'
-      } else if (claims.idl !== undefined && now >= claims.idl) {
-        return 'idle'
+      } else {
+        const refused = refusalAt(claims, this.lifetime, now)
+        if (refused !== undefined) return refused
       }
       return { claims, opened: cached, shared: true }
     }
     const result = this.codec.open(token, this.maxTokenLength)
     if (typeof result === 'string') return result
     const opened = { plaintext: result.plaintext.toString('utf8'), entry: result.entry, token }
-    const claims = parseClaims(opened.plaintext, this.#aud, this.lifetime.now())
+    const claims = parseClaims(opened.plaintext, this.#aud, this.lifetime, this.lifetime.now())
     if (typeof claims === 'string') return claims
     return { claims, opened, shared: false }
   }
@@ -292,7 +291,7 @@ export class SessionManager {
       return undefined
     }
     if (session.rotated) this.metrics.rotated++
-    const cookie = this.#render(session, { dat: session.record, json: JSON.stringify(session.record) }, https)
+    const cookie = this.#render(session, { dat: session.record, json: dataJson(session.record, JSON.stringify) }, https)
     if (cookie.length > this.config.maxCookieSize) this.#tooLarge(cookie.length, log)
     return this.#seal(cookie, session, https)
   }
@@ -316,7 +315,7 @@ export class SessionManager {
     if (session.rotated) this.metrics.rotated++
     session.storeKid ??= this.codec.ring.current.kid
     // Stringified once: the same JSON goes into the cookie or, when too large for it, the store.
-    const { json, memo } = stringifyRecord(session.record, session.jsonMemo)
+    const { json, memo } = dataJson(session.record, (record) => stringifyRecord(record, session.jsonMemo))
     const inCookie = this.#render(session, { dat: session.record, json }, https)
     // The store key (an HMAC) is computed only when the store is touched: a session that fits in
     // its cookie and never left it costs nothing more than without a store.

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto'
 import { copyJsonRecord, type Claims, type JsonMemo, type SessionRecord } from './claims.js'
 import type { CookieAttributes } from './cookie.js'
+import { checkSessionValue } from './session-data.js'
 
 export interface Lifetime {
   /** Absolute lifetime in seconds. */
@@ -85,7 +86,8 @@ export class Session<T extends object = SessionRecord> {
       this.#data = loaded ?? Object.create(null)
       this.#shared = shared && loaded !== undefined
       this.#created = claims.iat
-      this.#expires = claims.exp
+      // A maxAge lowered since the token was sealed shortens it; a raised one never lengthens it.
+      this.#expires = Math.min(claims.exp, claims.iat + lifetime.maxAge)
       this.#idleUntil = claims.idl
       this.storedVersion = claims.ref ?? 0
       this.storeKid = claims.skid
@@ -121,6 +123,7 @@ export class Session<T extends object = SessionRecord> {
   set<K extends keyof T & string> (key: K, value: T[K] | undefined): void {
     if (typeof key !== 'string') throw new TypeError('session keys must be strings')
     if (this.unavailable !== undefined) throw this.unavailable
+    checkSessionValue(key, value)
     this.#revive()
     const data = this.#own()
     if (value === undefined) delete data[key]

@@ -34,6 +34,14 @@ interface KnownValue {
   memo?: JsonMemo
 }
 
+/**
+ * The longest sealed value the plugin writes, in characters (about 780 KB of session JSON). A
+ * longer one in the store was not written by this plugin: it is refused unread where the store can
+ * measure it in place (RedisStore), and never decrypted or parsed anywhere, so a planted 10 MB value
+ * costs a request no more than a missing one.
+ */
+export const MAX_STORED_LENGTH = 1024 * 1024
+
 /** Version that marks an ended session; see StoreEntry. */
 export const TOMBSTONE = -1
 
@@ -88,31 +96,33 @@ export class Storage {
    */
   async read (key: string, sid: string, atLeast: number): Promise<StoredData> {
     const known = this.#known?.get(key)
-    let entry: StoreEntry | undefined
+    let entry: StoreEntry | undefined | 'oversized'
     if (known?.head !== undefined && known.sid === sid && known.version >= atLeast && this.#store.getIfChanged !== undefined) {
       // The store compares the start of what it holds with the value known here: the version and the
       // value's random IV name one write (an IV never repeats under a key), so a match is that same
       // value, and the whole value need not cross the network to be compared here.
-      const got = await this.#call('read', this.#store.getIfChanged(key, known.version, known.head))
+      const got = await this.#call('read', this.#store.getIfChanged(key, known.version, known.head, MAX_STORED_LENGTH))
       if (got === 'unchanged') {
         this.#metrics.store.hits++
         return this.#fromKnown(known)
       }
       entry = got
     } else {
-      entry = await this.#call('read', this.#store.get(key))
+      entry = await this.#call('read', this.#store.get(key, MAX_STORED_LENGTH))
     }
     if (entry === undefined) {
       this.#metrics.store.misses++
       return 'store_missing'
     }
     this.#metrics.store.hits++
+    if (entry === 'oversized') return 'store_invalid'
     if (entry.version === TOMBSTONE) return 'revoked'
     if (entry.version < atLeast || typeof entry.value !== 'string') return 'store_invalid'
     if (known !== undefined && known.value === entry.value && known.version === entry.version && known.sid === sid) {
       return this.#fromKnown(known)
     }
-    const opened = this.#codec.open(entry.value, Number.MAX_SAFE_INTEGER)
+    // A value too long to be ours is refused before any decoding or decryption.
+    const opened = this.#codec.open(entry.value, MAX_STORED_LENGTH)
     if (typeof opened === 'string') return 'store_invalid'
     let body: unknown
     try {
@@ -143,8 +153,8 @@ export class Storage {
 
   /** True when the session was ended (a tombstone is stored for it). */
   async isRevoked (key: string): Promise<boolean> {
-    const entry = await this.#call('revocation check', this.#store.get(key))
-    return entry?.version === TOMBSTONE
+    const entry = await this.#call('revocation check', this.#store.get(key, MAX_STORED_LENGTH))
+    return entry !== 'oversized' && entry?.version === TOMBSTONE
   }
 
   /**
@@ -154,6 +164,7 @@ export class Storage {
   async write (key: string, sid: string, version: number, expected: number, data: SessionRecord, dataJson: string, ttl: number, memo?: JsonMemo): Promise<boolean> {
     // dataJson is the session data already stringified for the cookie-size check: not done twice.
     const value = this.#codec.seal(`${this.#head}${JSON.stringify(sid)},"ver":${version},"dat":${dataJson}}`)
+    if (value.length > MAX_STORED_LENGTH) throw new errors.FST_ENCSESS_SESSION_TOO_LARGE(value.length, MAX_STORED_LENGTH)
     // Forgotten first: whatever happens to this write, the value known before it is not current.
     this.#known?.delete(key)
     const written = await this.#call('write', this.#store.set(key, { version, value }, ttl, expected))

@@ -195,7 +195,12 @@ declare namespace fastifyEncryptedSession {
 
   /** The interface any store implements. Promise-based; every write carries a TTL. */
   export interface SessionStore {
+    /**
+     * `maxLength`, when given: the plugin refuses any value longer than this, unread. A store that
+     * can measure a value in place (RedisStore) resolves 'oversized' instead of fetching it.
+     */
     get(key: string): Promise<StoreEntry | undefined>
+    get(key: string, maxLength?: number): Promise<StoreEntry | undefined | 'oversized'>
     /** With expectedVersion: compare-and-set (0 = no entry); resolves false when it did not write. */
     set(key: string, entry: StoreEntry, ttl: number, expectedVersion?: number): Promise<boolean>
     delete(key: string): Promise<void>
@@ -204,12 +209,12 @@ declare namespace fastifyEncryptedSession {
      * stored entry has `version` and its value begins with `head`, otherwise what get() resolves.
      * A store where a read moves the whole value over a network implements it to save that.
      */
-    getIfChanged?(key: string, version: number, head: string): Promise<StoreEntry | undefined | 'unchanged'>
+    getIfChanged?(key: string, version: number, head: string, maxLength?: number): Promise<StoreEntry | undefined | 'unchanged' | 'oversized'>
   }
 
   export type RejectReason =
     | 'oversized' | 'malformed' | 'header' | 'unknown_kid' | 'decrypt' | 'payload' | 'context'
-    | 'expired' | 'idle' | 'revoked' | 'store_missing' | 'store_invalid' | 'duplicate'
+    | 'expired' | 'idle' | 'revoked' | 'store_missing' | 'store_invalid' | 'duplicate' | 'future'
 
   export interface MetricsSnapshot {
     rejected: Record<RejectReason, number>
@@ -274,6 +279,8 @@ declare namespace fastifyEncryptedSession {
     | 'FST_ENCSESS_STORE_UNAVAILABLE'
     | 'FST_ENCSESS_STORE_CONFLICT'
     | 'FST_ENCSESS_COOKIE_ORDER'
+    | 'FST_ENCSESS_INVALID_SESSION_DATA'
+    | 'FST_ENCSESS_SESSION_TOO_LARGE'
 
   export type EncryptedSessionError = FastifyError & { code: ErrorCode }
 

@@ -117,10 +117,16 @@ function decodeKey (kid: string, encoded: unknown): Buffer {
   return checkEntropy(kid, Buffer.from(encoded, 'base64url'))
 }
 
-// A key of one repeated byte (all zeros, say) is a placeholder, not a random key.
+// A key of one repeated byte (all zeros, say) is a placeholder, not a random key. A key whose 32
+// bytes are all printable ASCII (0x20-0x7E) is text: a password, a phrase, a hex or base64 string
+// passed as bytes, with far fewer than 256 bits of entropy. A random key is all printable with
+// probability (95/256)^32, about 1.7e-14, so refusing those costs nobody a real key.
 function checkEntropy (kid: string, bytes: Buffer): Buffer {
   if (bytes.every((b) => b === bytes[0])) {
     throw new errors.FST_ENCSESS_INVALID_KEY(kid, 'it repeats a single byte, so it is not random')
+  }
+  if (bytes.every((b) => b >= 0x20 && b <= 0x7e)) {
+    throw new errors.FST_ENCSESS_INVALID_KEY(kid, 'all its bytes are printable ASCII, so it is text (a password or phrase), not random bytes')
   }
   return bytes
 }

@@ -58,30 +58,46 @@ return 1
 const CHECK_SCRIPT = `
 local head = redis.call('GETRANGE', KEYS[1], 0, #ARGV[1] - 1)
 if head == ARGV[1] then return 1 end
+if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[2]) then return -1 end
+return redis.call('GET', KEYS[1])
+`
+
+// A read bounded in size: a value longer than the caller would accept (planted by someone with
+// write access to Redis) is measured in place, -1 comes back instead of megabytes, and the client
+// neither receives nor decodes it. STRLEN costs Redis about what a GET's lookup does.
+const READ_SCRIPT = `
+if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then return -1 end
 return redis.call('GET', KEYS[1])
 `
 
 // Namespaced, as the methods land on the app's own client object.
 const CAS_COMMAND = 'fastifyEncryptedSessionCas'
 const CHECK_COMMAND = 'fastifyEncryptedSessionGetIfChanged'
+const READ_COMMAND = 'fastifyEncryptedSessionGetBounded'
+// What `${version}:` adds to a value in Redis at most: 17 digits, a sign and the colon.
+const VERSION_PREFIX_MAX = 19
 
 type ScriptClient = {
   [CAS_COMMAND]: (key: string, staged: string, expectedVersion: string) => Promise<number>
-  [CHECK_COMMAND]: (key: string, head: string) => Promise<number | string | null>
+  [CHECK_COMMAND]: (key: string, head: string, maxLength: string) => Promise<number | string | null>
+  [READ_COMMAND]: (key: string, maxLength: string) => Promise<number | string | null>
 }
 
 /**
- * The name of a write's staged value: the session's key plus a suffix, in the same Redis Cluster
- * hash slot. A key with a hash tag keeps it; a key without one is wrapped in one, which needs it
- * to contain no '}'. Undefined when neither is possible.
+ * The name of a write's staged value: in the session key's Redis Cluster hash slot and, so that an
+ * ACL of `~<prefix>*` covers it, under the prefix. A key with a hash tag keeps it (`{app}:k` gives
+ * `{app}:k<suffix>`); a key without braces becomes the hash tag after the prefix (`sess:k` gives
+ * `sess:{sess:k}<suffix>`: its slot is that of `sess:k` hashed whole). A key with an unclosed '{'
+ * is wrapped whole, outside the prefix. Undefined when no same-slot name exists (a stray '}').
  */
-export function stagedKeyOf (key: string, suffix: string): string | undefined {
+export function stagedKeyOf (key: string, suffix: string, prefix = ''): string | undefined {
   const open = key.indexOf('{')
   if (open !== -1) {
     const close = key.indexOf('}', open + 1)
     if (close > open + 1) return key + suffix
   }
-  return key.includes('}') ? undefined : `{${key}}${suffix}`
+  if (key.includes('}')) return undefined
+  return open === -1 && key.startsWith(prefix) ? `${prefix}{${key}}${suffix}` : `{${key}}${suffix}`
 }
 
 const KNOWN_OPTIONS = new Set(['client', 'prefix'])
@@ -89,7 +105,8 @@ const KNOWN_OPTIONS = new Set(['client', 'prefix'])
 export class RedisStore implements SessionStore {
   readonly #client: RedisClientLike
   readonly #prefix: string
-  // Staged values are named `<key>:staged:<writer>.<n>`: unique across instances and writes.
+  // Staged values are named `<prefix>{<key>}:staged:<writer>.<n>` (see stagedKeyOf): unique across
+  // instances and writes.
   readonly #writer = randomBytes(9).toString('base64url')
   #staged = 0
 
@@ -136,19 +153,23 @@ export class RedisStore implements SessionStore {
     // Idempotent: several stores may share one client, and the script is the same for all.
     client.defineCommand(CAS_COMMAND, { numberOfKeys: 2, lua: CAS_SCRIPT })
     client.defineCommand(CHECK_COMMAND, { numberOfKeys: 1, lua: CHECK_SCRIPT })
+    client.defineCommand(READ_COMMAND, { numberOfKeys: 1, lua: READ_SCRIPT })
   }
 
-  async get (key: string): Promise<StoreEntry | undefined> {
-    return await this.#read(this.#client.get(this.#prefix + key)) as StoreEntry | undefined
+  async get (key: string): Promise<StoreEntry | undefined>
+  async get (key: string, maxLength?: number): Promise<StoreEntry | undefined | 'oversized'>
+  async get (key: string, maxLength?: number): Promise<StoreEntry | undefined | 'oversized'> {
+    if (maxLength === undefined) return await this.#read(this.#client.get(this.#prefix + key)) as StoreEntry | undefined
+    return await this.#read((this.#client as unknown as ScriptClient)[READ_COMMAND](this.#prefix + key, bound(maxLength))) as StoreEntry | undefined | 'oversized'
   }
 
-  async getIfChanged (key: string, version: number, head: string): Promise<StoreEntry | undefined | 'unchanged'> {
-    if (!Number.isSafeInteger(version) || typeof head !== 'string' || head === '') return await this.get(key)
-    return await this.#read((this.#client as unknown as ScriptClient)[CHECK_COMMAND](this.#prefix + key, `${version}:${head}`))
+  async getIfChanged (key: string, version: number, head: string, maxLength?: number): Promise<StoreEntry | undefined | 'unchanged' | 'oversized'> {
+    if (!Number.isSafeInteger(version) || typeof head !== 'string' || head === '') return await this.get(key, maxLength)
+    return await this.#read((this.#client as unknown as ScriptClient)[CHECK_COMMAND](this.#prefix + key, `${version}:${head}`, bound(maxLength)))
   }
 
   // A GET's reply, or the check script's: the same bulk string, or the integer 1 for "unchanged".
-  async #read (pending: Promise<unknown>): Promise<StoreEntry | undefined | 'unchanged'> {
+  async #read (pending: Promise<unknown>): Promise<StoreEntry | undefined | 'unchanged' | 'oversized'> {
     let raw: unknown
     try {
       raw = await pending
@@ -159,6 +180,7 @@ export class RedisStore implements SessionStore {
     }
     if (raw === null) return undefined
     if (raw === 1) return 'unchanged'
+    if (raw === -1) return 'oversized'
     if (typeof raw !== 'string') throw new errors.FST_ENCSESS_STORE_UNAVAILABLE(`unexpected reply to a read: ${typeof raw}`)
     const match = ENCODED.exec(raw)
     const version = match === null ? NaN : Number(match[1])
@@ -186,7 +208,7 @@ export class RedisStore implements SessionStore {
     }
     // Negative versions never match (a tombstone stays ended), so there is nothing to ask Redis.
     if (expectedVersion < 0) return false
-    const staged = stagedKeyOf(redisKey, `:staged:${this.#writer}.${++this.#staged}`)
+    const staged = stagedKeyOf(redisKey, `:staged:${this.#writer}.${++this.#staged}`, this.#prefix)
     if (staged === undefined) {
       throw new TypeError(`Session store key ${JSON.stringify(key)} has a '}' outside a hash tag: no staging key can share its hash slot`)
     }
@@ -208,6 +230,11 @@ export class RedisStore implements SessionStore {
   async delete (key: string): Promise<void> {
     await this.#client.del(this.#prefix + key)
   }
+}
+
+// The longest string in Redis, version prefix included, that a read with `maxLength` returns.
+function bound (maxLength: number | undefined): string {
+  return String(maxLength === undefined ? Number.MAX_SAFE_INTEGER : maxLength + VERSION_PREFIX_MAX)
 }
 
 function isWrongType (err: unknown): boolean {
