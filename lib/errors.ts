@@ -61,6 +61,13 @@ export const errors = {
     'FST_ENCSESS_STORE_CONFLICT',
     'The session was changed or ended by another request at the same time; this change was not saved. Reload and try again.',
     409
+  ),
+  /** endUserSessions, endSession or listUserSessions was given something that is not a user id. */
+  FST_ENCSESS_INVALID_USER_ID: createError<'FST_ENCSESS_INVALID_USER_ID', 500, [string]>(
+    'FST_ENCSESS_INVALID_USER_ID',
+    'Invalid user id (got a %s). Pass the id that `userKey` reads from the session data: a non-empty string of at most 1024 characters or a finite number.',
+    500,
+    TypeError
   )
 } as const
 

@@ -1,0 +1,19 @@
+// Routes of an app with per-user sessions (userKey: 'user'): login, whoami, logout, the user's
+// list and "sign out my other devices", as an app would write them.
+import type { FastifyInstance } from 'fastify'
+import type { SessionManager } from '../../lib/manager.js'
+
+export function userRoutes (app: FastifyInstance): void {
+  const manager = (): SessionManager => (app as unknown as { encryptedSession: { get (): SessionManager } }).encryptedSession.get()
+  app.post<{ Body: { user: string | number } }>('/login', async (req) => {
+    req.session.regenerate()
+    req.session.set('user', req.body.user)
+    return { id: req.session.id }
+  })
+  app.get('/me', async (req) => ({ user: req.session.get('user') ?? null, id: req.session.id }))
+  app.post('/logout', async (req) => { req.session.delete(); return 'bye' })
+  app.post('/visit', async (req) => { req.session.set('visits', ((req.session.get('visits') as number | undefined) ?? 0) + 1); return 'ok' })
+  app.post('/others', async (req) => ({ ended: await manager().endUserSessions(req.session.get('user') as string, { except: req.session }) }))
+  app.get('/sessions', async (req) => await manager().listUserSessions(req.session.get('user') as string))
+  app.get('/free', { config: { encryptedSession: false } }, async () => 'free')
+}
