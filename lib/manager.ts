@@ -124,7 +124,7 @@ export class SessionManager {
       : new Storage(config.store, this.codec, this.#aud, config.storeTimeout, this.metrics, config.cacheMax)
     this.users = config.userKey === undefined
       ? undefined
-      : new UserSessions(config.store!, this.storage!, this.codec, this.#aud, config.sessionName, config.userKey, config.userMeta, nowSeconds, config.cacheMax)
+      : new UserSessions(config.store!, this.storage!, this.codec, this.#aud, config.sessionName, config.userKey, config.userMeta, () => this.lifetime.now(), config.cacheMax)
     // Fail at register, not on the first request, if the cookie attributes are unusable.
     this.#writer.serialize('x', 0, true)
   }
