@@ -6,17 +6,12 @@ import { plugin, KEY1 } from './helpers/app.js'
 import { MemoryStore } from '../lib/stores/memory.js'
 import { RedisStore } from '../lib/stores/redis.js'
 
-async function registerError (options: unknown): Promise<(Error & { code?: string }) | null> {
+// Resolves the register error (null when it registers), closing the app either way.
+async function failure (options: unknown): Promise<(Error & { code?: string }) | null> {
   const app = Fastify()
-  app.register(plugin, options as never)
-  try {
-    await app.ready()
-    return null
-  } catch (err) {
-    return err as Error & { code?: string }
-  } finally {
-    await app.close()
-  }
+  const outcome = await app.register(plugin, options as never).ready().then(() => null, (err: Error) => err)
+  await app.close()
+  return outcome
 }
 
 t.test('bad userKey / userMeta options fail register with FST_ENCSESS_INVALID_OPTION', async (t) => {
@@ -29,11 +24,11 @@ t.test('bad userKey / userMeta options fail register with FST_ENCSESS_INVALID_OP
     [{ ...k, store: new MemoryStore(), userMeta: () => ({}) }, /"userMeta".*needs `userKey`/]
   ]
   for (const [options, message] of cases) {
-    const err = await registerError(options)
+    const err = await failure(options)
     t.equal(err?.code, 'FST_ENCSESS_INVALID_OPTION', String(message))
     t.match(err?.message, message)
   }
-  t.equal(await registerError({ ...k, store: new MemoryStore(), userKey: (d: { user?: string }) => d.user, userMeta: () => undefined }), null)
+  t.equal(await failure({ ...k, store: new MemoryStore(), userKey: (d: { user?: string }) => d.user, userMeta: () => undefined }), null)
 })
 
 t.test('RedisStore subscriber must be a second ioredis connection', async (t) => {
