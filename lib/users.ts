@@ -92,6 +92,11 @@ export class UserSessions {
     this.#watch?.close()
   }
 
+  /** True while records cached here may be trusted (see SessionStore.watch): for health checks. */
+  get live (): boolean {
+    return this.#watch?.live === true
+  }
+
   /**
    * The key of a user's record: an HMAC of the id under the store key of `kid` (the key that was
    * current when the session began, like its store key), bound to this registration.
@@ -106,11 +111,11 @@ export class UserSessions {
     const key = claims.usr!
     // Bound under a key that has left the ring: endUserSessions could no longer find its record.
     if (this.#codec.ring.byKid(claims.skid!) === undefined) return false
-    const live = this.#watch?.live === true
+    const live = this.live
     if (live && this.#cache.get(key)?.has(claims.sid) === true) return true
     const epoch = this.#epoch
     const ids = new Set((await this.#read(key)).list.map((s) => s.id))
-    if (live && this.#watch!.live && epoch === this.#epoch) this.#cache.set(key, ids)
+    if (live && this.live && epoch === this.#epoch) this.#cache.set(key, ids)
     return ids.has(claims.sid)
   }
 

@@ -17,3 +17,13 @@ export function userRoutes (app: FastifyInstance): void {
   app.get('/sessions', async (req) => await manager().listUserSessions(req.session.get('user') as string))
   app.get('/free', { config: { encryptedSession: false } }, async () => 'free')
 }
+
+/** Polls `check` until it is true or `ms` pass; resolves the milliseconds it took, or -1. */
+export async function until (check: () => Promise<boolean>, ms: number): Promise<number> {
+  const started = performance.now()
+  while (performance.now() - started < ms) {
+    if (await check()) return performance.now() - started
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  return await check() ? performance.now() - started : -1
+}
