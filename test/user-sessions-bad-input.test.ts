@@ -6,6 +6,7 @@ import { build, sessionCookie, engine, KEY1, KEY2 } from './helpers/app.js'
 import { userRoutes } from './helpers/users.js'
 import { CountingStore } from './helpers/counting-store.js'
 import type { StoreEntry } from '../lib/stores/store.js'
+import { joseToken } from './helpers/jose.js'
 
 /** Remembers the keys of the user records written. */
 class RecordingStore extends CountingStore {
@@ -48,8 +49,10 @@ t.test('a userKey that throws or gives no usable id ends that session only', asy
 })
 
 t.test('bad userMeta: the session is listed without meta, with a warning', async (t) => {
-  let meta: () => unknown = () => 'not an object'
+  let meta: () => unknown = () => undefined
   const { app, logs } = await build(t, { store: new CountingStore(), userKey: 'user', userMeta: () => meta() }, userRoutes)
+  await login(app, 'ada')
+  meta = () => 'not an object'
   await login(app, 'ada')
   meta = () => { throw new Error('app bug') }
   await login(app, 'ada')
@@ -57,7 +60,7 @@ t.test('bad userMeta: the session is listed without meta, with a warning', async
   await login(app, 'ada')
   meta = () => ({ device: 'ok' })
   await login(app, 'ada')
-  t.same((await engine(app).listUserSessions('ada')).map((s) => s.meta), [undefined, undefined, undefined, { device: 'ok' }])
+  t.same((await engine(app).listUserSessions('ada')).map((s) => s.meta), [undefined, undefined, undefined, undefined, { device: 'ok' }])
   t.equal(logs.filter((l) => l.level === 40 && /userMeta must return/.test(String(l.msg))).length, 3)
 })
 
@@ -125,4 +128,40 @@ t.test('without the store (open(), the synchronous loader) a user-bound session 
   t.equal(engine(app).metrics.rejected.store_missing, 1)
   const anonymous = engine(app).seal({ visits: 1 })
   t.not(engine(app).open(anonymous), null, 'unbound sessions open as before')
+})
+
+t.test('the store failing while a bound session regenerates (with or without a user): 503, and the old session stays listed', async (t) => {
+  let failing = false
+  class Flaky extends CountingStore {
+    override async set (key: string, entry: StoreEntry, ttl: number, expectedVersion?: number): Promise<boolean> {
+      if (failing && key.startsWith('u:')) throw new Error('store down')
+      return await super.set(key, entry, ttl, expectedVersion)
+    }
+  }
+  const { app } = await build(t, { store: new Flaky(), userKey: 'user' }, (app) => {
+    userRoutes(app)
+    app.post('/anonymous', async (req) => { req.session.regenerate(); return 'ok' })
+  })
+  const ada = await login(app, 'ada')
+  failing = true
+  for (const res of [
+    await app.inject({ method: 'POST', url: '/login', body: { user: 'ada' }, cookies: { session: ada } }),
+    await app.inject({ method: 'POST', url: '/anonymous', cookies: { session: ada } })
+  ]) {
+    t.equal(res.statusCode, 503)
+    t.equal(res.headers['set-cookie'], undefined)
+  }
+  failing = false
+  t.equal(await me(app, ada), 'ada')
+})
+
+t.test('a token whose user binding is malformed is refused as a bad payload', async (t) => {
+  const { app } = await build(t, { store: new CountingStore(), userKey: 'user' }, userRoutes)
+  const record = 'R'.repeat(43)
+  for (const claims of [{ usr: 5, skid: 'k1' }, { usr: 'short', skid: 'k1' }, { usr: record }]) {
+    t.equal(await me(app, await joseToken(KEY1, { ...claims, dat: { user: 'ada' } })), null, JSON.stringify(claims))
+  }
+  t.equal(engine(app).metrics.rejected.payload, 3)
+  t.equal(await me(app, await joseToken(KEY1, { usr: record, skid: 'k1', dat: { user: 'ada' } })), null, 'well formed, but listed nowhere')
+  t.equal(engine(app).metrics.rejected.revoked, 1)
 })

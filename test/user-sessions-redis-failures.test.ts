@@ -2,7 +2,8 @@
 // instance's subscriber cut off, a user-bound request is answered 503 (coded, Retry-After) or
 // refused, never accepted once it could have been ended; sessions not bound to a user and routes
 // that do not touch the session are unaffected throughout.
-import t from 'tap'
+import t, { type Test } from 'tap'
+import type * as LightMyRequest from 'light-my-request'
 import { Redis, type RedisOptions } from 'ioredis'
 import { RedisStore } from '../lib/stores/redis.js'
 import { build, sessionCookie, engine } from './helpers/app.js'
@@ -17,7 +18,7 @@ const NOTICE = STORE_WATCH_BOUND_MS + STORE_TIMEOUT + 1000
 
 type App = Awaited<ReturnType<typeof build>>['app']
 
-async function instance (t: Parameters<typeof build>[0], redis: RedisServer): Promise<App> {
+async function instance (t: Test, redis: RedisServer): Promise<App> {
   const client = new Redis(redis.port, redis.host, FAIL_FAST)
   const subscriber = new Redis(redis.port, redis.host, { ...FAIL_FAST, enableOfflineQueue: true })
   client.on('error', () => {})
@@ -29,10 +30,10 @@ async function instance (t: Parameters<typeof build>[0], redis: RedisServer): Pr
 }
 
 const login = async (app: App, user: string): Promise<string> => sessionCookie(await app.inject({ method: 'POST', url: '/login', body: { user } }))!.value
-const me = (app: App, cookie: string): ReturnType<App['inject']> => app.inject({ url: '/me', cookies: { session: cookie } })
+const me = async (app: App, cookie: string): Promise<LightMyRequest.Response> => await app.inject({ url: '/me', cookies: { session: cookie } })
 
 /** A user-bound session known to b (cached), an unbound one, and a check of the unaffected routes. */
-async function setup (t: Parameters<typeof build>[0]): Promise<{ redis: RedisServer, a: App, b: App, ada: string, visitor: string, unaffected: () => Promise<void> }> {
+async function setup (t: Test): Promise<{ redis: RedisServer, a: App, b: App, ada: string, visitor: string, unaffected: () => Promise<void> }> {
   const redis = await startRedis(t)
   const a = await instance(t, redis)
   const b = await instance(t, redis)
@@ -47,7 +48,7 @@ async function setup (t: Parameters<typeof build>[0]): Promise<{ redis: RedisSer
   return { redis, a, b, ada, visitor, unaffected }
 }
 
-function assertUnavailable (t: Parameters<typeof build>[0], res: Awaited<ReturnType<App['inject']>>): void {
+function assertUnavailable (t: Test, res: LightMyRequest.Response): void {
   t.equal(res.statusCode, 503)
   t.equal(res.headers['retry-after'], '1')
   t.equal(res.json().code, 'FST_ENCSESS_STORE_UNAVAILABLE')
@@ -57,17 +58,20 @@ function assertUnavailable (t: Parameters<typeof build>[0], res: Awaited<ReturnT
 t.test('Redis stopped: user-bound requests 503 once the cache cannot be trusted', async (t) => {
   const { redis, b, ada, unaffected } = await setup(t)
   await redis.stop()
-  let last: Awaited<ReturnType<App['inject']>> | undefined
+  let last: LightMyRequest.Response | undefined
   t.ok(await until(async () => { last = await me(b, ada); return last.statusCode !== 200 }, NOTICE) >= 0, 'noticed in time')
   assertUnavailable(t, last!)
   await unaffected()
+  const logout = await b.inject({ method: 'POST', url: '/logout', cookies: { session: ada } })
+  t.equal(logout.statusCode, 200, 'logout still works')
+  t.match(sessionCookie(logout)!.raw, /Max-Age=0|Expires=Thu, 01 Jan 1970/, 'and clears the cookie')
 })
 
 t.test('Redis frozen (SIGSTOP): 503 within the bound and the store timeout; back to normal on SIGCONT', async (t) => {
   const { redis, b, ada, unaffected } = await setup(t)
   redis.process.kill('SIGSTOP')
   t.teardown(() => { redis.process.kill('SIGCONT') })
-  let last: Awaited<ReturnType<App['inject']>> | undefined
+  let last: LightMyRequest.Response | undefined
   t.ok(await until(async () => { last = await me(b, ada); return last.statusCode !== 200 }, NOTICE) >= 0, 'noticed in time')
   assertUnavailable(t, last!)
   await unaffected()
@@ -79,7 +83,7 @@ t.test('Redis restarted with its memory lost: user-bound sessions are refused, n
   const { redis, b, ada, unaffected } = await setup(t)
   await redis.stop()
   await startRedisOnPort(t, redis.port)
-  let last: Awaited<ReturnType<App['inject']>> | undefined
+  let last: LightMyRequest.Response | undefined
   t.ok(await until(async () => { last = await me(b, ada); return last.statusCode === 200 && last.json().user === null }, 10_000) >= 0, 'refused')
   t.equal(engine(b).metrics.rejected.revoked, 1)
   await unaffected()

@@ -86,3 +86,22 @@ t.test('Redis holds no user id, no session id and nothing that opens a session; 
     t.ok(ttl > 0 && ttl <= 3600, `TTL ${ttl}`)
   }
 })
+
+t.test('stores with different prefixes may share one subscriber: each hears only its own channel', async (t) => {
+  const redis = await startRedis(t)
+  const client = new Redis(redis.port, redis.host)
+  const subscriber = new Redis(redis.port, redis.host)
+  t.teardown(() => { client.disconnect(); subscriber.disconnect() })
+  const apps: App[] = []
+  for (const prefix of ['one:', 'two:']) {
+    apps.push((await build(t, { store: new RedisStore({ client, subscriber, prefix }), userKey: 'user' }, userRoutes)).app)
+  }
+  for (const app of apps) await live(app)
+  const [one, two] = apps as [App, App]
+  const a1 = await login(one, 'ada')
+  const a2 = await login(two, 'ada')
+  t.equal(await me(two, a2), 'ada')
+  t.equal(await engine(one).endUserSessions('ada'), 1)
+  t.equal(await me(one, a1), null)
+  t.equal(await me(two, a2), 'ada', 'the other registration\'s user of the same id is another list')
+})

@@ -78,7 +78,7 @@ export class RedisWatch {
 
   // After a reconnect (ioredis may resubscribe by itself; subscribing again is harmless).
   readonly #onReady = (): void => {
-    if (!this.#subscribed && this.#listeners.size > 0) this.#subscribe(this.#subscriber!)
+    this.#subscribe(this.#subscriber!)
   }
 
   readonly #onClose = (): void => {
@@ -96,10 +96,11 @@ export class RedisWatch {
     if (!this.#subscribed || this.#pingSentAt !== undefined) return
     const sentAt = performance.now()
     this.#pingSentAt = sentAt
+    // A reply can only come on the connection the PING went out on: a late one (from before a
+    // reconnect) still proves what it proves, and never moves the proof back in time.
     const settle = (ok: boolean): void => {
-      if (this.#pingSentAt !== sentAt) return
       this.#pingSentAt = undefined
-      if (ok) this.#confirmedAt = sentAt
+      if (ok) this.#confirmedAt = Math.max(this.#confirmedAt, sentAt)
     }
     sub.ping().then(() => settle(true), () => settle(false))
   }
