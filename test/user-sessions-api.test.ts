@@ -142,3 +142,23 @@ t.test('without userKey the API is a coded error', async (t) => {
   const { app } = await build(t, { store: new CountingStore() }, userRoutes)
   t.throws(() => engine(app).endUserSessions('ada'), { code: 'FST_ENCSESS_INVALID_OPTION' })
 })
+
+t.test('the password-change example of docs/users.md: this device stays, with a new id; the others end', async (t) => {
+  const { app } = await build(t, { store: new CountingStore(), userKey: 'user' }, (app) => {
+    userRoutes(app)
+    app.post('/password', async (request) => {
+      const userId = request.session.get('user') as string
+      request.session.regenerate(['user'])
+      await engine(app).endUserSessions(userId, { except: request.session })
+      return { ok: true }
+    })
+  })
+  const here = await login(app, 'ada')
+  const elsewhere = await login(app, 'ada')
+  const res = await app.inject({ method: 'POST', url: '/password', cookies: { session: here } })
+  const renewed = sessionCookie(res)!.value
+  t.equal(await me(app, renewed), 'ada')
+  t.equal(await me(app, here), null, 'the cookie from before the change')
+  t.equal(await me(app, elsewhere), null)
+  t.equal((await engine(app).listUserSessions('ada')).length, 1)
+})
