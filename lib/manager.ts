@@ -231,9 +231,12 @@ export class SessionManager {
 
   async #loadStored (result: Authentic, storage: Storage, log: FastifyBaseLogger): Promise<Session> {
     const { claims } = result
-    if (claims.usr !== undefined && this.users !== undefined && !await this.users.allows(claims)) {
-      this.#refuse('revoked', log)
-      return new Session(this.lifetime)
+    if (claims.usr !== undefined && this.users !== undefined) {
+      const allowed = this.users.allows(claims)
+      if (allowed !== true && (allowed === false || !await allowed)) {
+        this.#refuse('revoked', log)
+        return new Session(this.lifetime)
+      }
     }
     const needsStore = claims.ref !== undefined || this.config.revocation
     if (!needsStore) return this.#accept(result)
@@ -316,7 +319,8 @@ export class SessionManager {
    */
   async commitAsync (session: Session, https: boolean, log: FastifyBaseLogger, request?: unknown): Promise<string | undefined> {
     const storage = this.storage!
-    await this.users?.commit(session, log, request)
+    const listing = this.users?.commit(session, log, request)
+    if (listing !== undefined) await listing
     await this.#endRetired(session, storage, log)
     if (session.deleted) return this.#writer.clear(https, session.cookieOptions)
     // Its data could not be loaded, so it cannot have changed: the browser keeps its cookie.

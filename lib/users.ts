@@ -106,17 +106,23 @@ export class UserSessions {
     return entry === undefined ? undefined : createHmac('sha256', entry.storeKey).update(`users\0${this.#aud}\0${userId}`).digest('base64url')
   }
 
-  /** Is this user-bound session (claims.usr set) still listed in its user's record? */
-  async allows (claims: Claims): Promise<boolean> {
-    const key = claims.usr!
+  /**
+   * Is this user-bound session (claims.usr set) still listed in its user's record? Answered at
+   * once from the cache (a request then awaits nothing), else by reading the record.
+   */
+  allows (claims: Claims): boolean | Promise<boolean> {
     // Bound under a key that has left the ring: endUserSessions could no longer find its record.
     if (this.#codec.ring.byKid(claims.skid!) === undefined) return false
     const live = this.live
-    if (live && this.#cache.get(key)?.has(claims.sid) === true) return true
+    if (live && this.#cache.get(claims.usr!)?.has(claims.sid) === true) return true
+    return this.#fetch(claims.usr!, claims.sid, live)
+  }
+
+  async #fetch (key: string, sid: string, live: boolean): Promise<boolean> {
     const epoch = this.#epoch
     const ids = new Set((await this.#read(key)).list.map((s) => s.id))
     if (live && this.live && epoch === this.#epoch) this.#cache.set(key, ids)
-    return ids.has(claims.sid)
+    return ids.has(sid)
   }
 
   /**
@@ -124,8 +130,15 @@ export class UserSessions {
    * regenerate), unlists it when that changes (logout by data), and unlists the identities it gave
    * up (delete, regenerate). A userKey that fails or gives no usable id ends the session.
    */
-  async commit (session: Session, log: FastifyBaseLogger, request: unknown): Promise<void> {
-    if (!session.deleted && session.unavailable === undefined && session.changed) await this.#bind(session, log, request)
+  commit (session: Session, log: FastifyBaseLogger, request: unknown): Promise<void> | undefined {
+    const bind = !session.deleted && session.unavailable === undefined && session.changed
+    // Most responses change nothing here: they cost no promise.
+    if (!bind && !session.retired.some((old) => old.user !== undefined)) return undefined
+    return this.#commit(session, log, request, bind)
+  }
+
+  async #commit (session: Session, log: FastifyBaseLogger, request: unknown, bind: boolean): Promise<void> {
+    if (bind) await this.#bind(session, log, request)
     for (const old of session.retired) {
       const key = old.user
       if (key === undefined) continue
