@@ -54,7 +54,9 @@ async function serve (mode, redisPort) {
   app.get('/read', async (req) => ({ user: req.session.get('user') ?? null, name: req.session.get('name') ?? null }))
   await app.listen({ port: 0, host: '127.0.0.1' })
   const manager = app.encryptedSession.get()
-  while (mode === 'users' && !manager.users.live) await new Promise((resolve) => setTimeout(resolve, 20))
+  if (mode === 'users') {
+    while (!manager.users.live) await new Promise((resolve) => setTimeout(resolve, 20))
+  }
   process.send({ port: app.server.address().port })
 }
 
