@@ -6,6 +6,7 @@ import { generateKey } from '../lib/keys/generate.js'
 import { MemoryStore } from '../lib/stores/memory.js'
 import { RedisStore } from '../lib/stores/redis.js'
 import type { SessionStore } from '../lib/stores/store.js'
+import { usersRoutes } from './users-routes.js'
 
 declare module '../types/index.js' {
   interface SessionData {
@@ -59,8 +60,12 @@ export async function buildDemo (opts: DemoOptions = {}): Promise<FastifyInstanc
     // Plain http on 127.0.0.1: Secure only when the request came over HTTPS.
     cookie: { secure: 'auto' },
     // The cart can outgrow a cookie; then it moves to the store and the cookie keeps a reference.
-    store
+    store,
+    // Each login is listed under its user: "your sessions" and "sign out other devices" (docs/users.md).
+    userKey: 'user',
+    userMeta: (req) => ({ device: String(req.headers['user-agent'] ?? 'unknown').slice(0, 80) })
   })
+  await app.register(usersRoutes)
 
   app.get('/', async (req, reply) => {
     const s = req.session
