@@ -19,18 +19,21 @@ export class RedisWatch {
   readonly #channel: string
   readonly #listeners = new Set<Listener>()
   #subscribed = false
-  // performance.now() when the newest answered SUBSCRIBE or PING was sent.
+  // The clock's time when the newest answered SUBSCRIBE or PING was sent.
   #confirmedAt = -Infinity
   #pingSentAt: number | undefined
   #timer: NodeJS.Timeout | undefined
+  readonly #now: () => number
 
-  constructor (subscriber: Redis | Cluster | undefined, channel: string) {
+  /** `now`: a clock in milliseconds, for tests; performance.now() by default. */
+  constructor (subscriber: Redis | Cluster | undefined, channel: string, now: () => number = () => performance.now()) {
     this.#subscriber = subscriber
     this.#channel = channel
+    this.#now = now
   }
 
   get live (): boolean {
-    return this.#subscribed && performance.now() - this.#confirmedAt <= STORE_WATCH_BOUND_MS
+    return this.#subscribed && this.#now() - this.#confirmedAt <= STORE_WATCH_BOUND_MS
   }
 
   add (listener: Listener): StoreWatch {
@@ -67,7 +70,7 @@ export class RedisWatch {
   }
 
   #subscribe (sub: Redis | Cluster): void {
-    const sentAt = performance.now()
+    const sentAt = this.#now()
     sub.subscribe(this.#channel).then(() => {
       // Whatever was published while not subscribed is lost: everything cached is suspect.
       this.#forgetAll()
@@ -94,7 +97,7 @@ export class RedisWatch {
 
   #ping (sub: Redis | Cluster): void {
     if (!this.#subscribed || this.#pingSentAt !== undefined) return
-    const sentAt = performance.now()
+    const sentAt = this.#now()
     this.#pingSentAt = sentAt
     // A reply can only come on the connection the PING went out on: a late one (from before a
     // reconnect) still proves what it proves, and never moves the proof back in time.
