@@ -1,6 +1,6 @@
 // Public type declarations of fastify-encrypted-session. The implementation in lib/ is checked
 // against these (lib/index.ts imports them), so they cannot drift apart unnoticed.
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { FastifyError } from '@fastify/error'
 
 declare module 'fastify' {
