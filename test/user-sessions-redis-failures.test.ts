@@ -7,14 +7,18 @@ import type * as LightMyRequest from 'light-my-request'
 import { Redis, type RedisOptions } from 'ioredis'
 import { RedisStore } from '../lib/stores/redis.js'
 import { build, sessionCookie, engine } from './helpers/app.js'
-import { userRoutes, until } from './helpers/users.js'
+import { refusal, userRoutes, until } from './helpers/users.js'
 import { redisCommand, startRedis, startRedisOnPort, type RedisServer } from './helpers/redis.js'
 import { STORE_WATCH_BOUND_MS } from '../lib/stores/redis-watch.js'
 
 const STORE_TIMEOUT = 300
 const FAIL_FAST: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 300, commandTimeout: STORE_TIMEOUT }
-/** How long an instance may take to stop trusting its cache, and then to give up on the store. */
-const NOTICE = STORE_WATCH_BOUND_MS + STORE_TIMEOUT + 1000
+/**
+ * How long an instance may take to stop trusting its cache and then give up on the store: an
+ * allowance for a loaded machine. While the store is down nothing can be ended, so a request
+ * accepted meanwhile is no breach; the bound itself is tested where sessions are ended.
+ */
+const NOTICE = STORE_WATCH_BOUND_MS + STORE_TIMEOUT + 4000
 
 type App = Awaited<ReturnType<typeof build>>['app']
 
@@ -95,8 +99,9 @@ t.test('subscriber cut off while sessions are ended: refused after the reconnect
   await engine(a).endUserSessions('ada')
   // The announcement was lost with the connection; the bound still holds (it may be met sooner:
   // the instance forgets its cache as soon as it sees the connection close).
-  const took = await until(async () => (await me(b, ada)).json().user !== 'ada', STORE_WATCH_BOUND_MS)
+  const { took, late } = await refusal(async () => (await me(b, ada)).json().user === 'ada', performance.now(), STORE_WATCH_BOUND_MS)
   t.ok(took >= 0, `not accepted after ${took.toFixed(0)} ms`)
+  t.equal(late, 0, 'never accepted past the bound')
   t.ok(await until(async () => (await me(b, ada)).json().user === null, NOTICE) >= 0, 'refused once the store answers')
   t.ok(await until(async () => engine(b).users!.live, 5000) >= 0, 'the watch is live again')
 })

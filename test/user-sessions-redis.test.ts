@@ -5,7 +5,7 @@ import t from 'tap'
 import { Redis } from 'ioredis'
 import { RedisStore } from '../lib/stores/redis.js'
 import { build, sessionCookie, engine } from './helpers/app.js'
-import { userRoutes, until } from './helpers/users.js'
+import { refusal, userRoutes, until } from './helpers/users.js'
 import { commandCount, redisCommand, startRedis, type RedisServer } from './helpers/redis.js'
 import { STORE_WATCH_BOUND_MS } from '../lib/stores/redis-watch.js'
 
@@ -37,8 +37,9 @@ t.test('ended on one instance, refused on the other within the bound; other user
   t.equal(await me(b, ada), 'ada')
   t.equal(await me(b, ada), 'ada', 'from b\'s cache')
   t.equal(await engine(a).endUserSessions('ada'), 1)
-  const took = await until(async () => await me(b, ada) === null, STORE_WATCH_BOUND_MS)
+  const { took, late } = await refusal(async () => await me(b, ada) === 'ada', performance.now(), STORE_WATCH_BOUND_MS)
   t.ok(took >= 0, `refused on b after ${took.toFixed(1)} ms`)
+  t.equal(late, 0, 'never accepted past the bound')
   t.equal(await me(b, bob), 'bob', 'negative control: a session not ended is still accepted')
   t.equal(engine(b).metrics.rejected.revoked >= 1, true)
   const later = await login(a, 'ada')

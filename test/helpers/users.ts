@@ -27,3 +27,20 @@ export async function until (check: () => Promise<boolean>, ms: number): Promise
   }
   return await check() ? performance.now() - started : -1
 }
+
+/**
+ * For "refused within the bound" on a loaded machine: polls `accepted` until it answers false
+ * (giving up `bound` + 5 s after `since`, a performance.now() time). `late` counts the requests that
+ * began more than `bound` ms after `since` and were still accepted, which the bound forbids; `took`
+ * is when the first refusal began (ms after `since`), or -1 if none came.
+ */
+export async function refusal (accepted: () => Promise<boolean>, since: number, bound: number): Promise<{ took: number, late: number }> {
+  let late = 0
+  while (performance.now() - since < bound + 5000) {
+    const began = performance.now() - since
+    if (!await accepted()) return { took: began, late }
+    if (began > bound) late++
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  return { took: -1, late }
+}
