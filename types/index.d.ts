@@ -282,6 +282,8 @@ declare namespace fastifyEncryptedSession {
     listUserSessions(userId: string | number): Promise<UserSessionInfo[]>
     /** With userKey: ends one session of the user; false when it is not one of theirs. */
     endSession(userId: string | number, sessionId: string): Promise<boolean>
+    /** With userKey: `live` is true while this instance may answer from its cache of users' lists. */
+    readonly users?: { readonly live: boolean }
   }
 
   /** One of a user's sessions, as listUserSessions returns it. Times in seconds since the epoch. */
