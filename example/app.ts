@@ -11,6 +11,7 @@ import type { SessionStore } from '../lib/stores/store.js'
 import type { MetricsSnapshot } from '../types/index.js'
 import { inspect, tamper } from './inspect.js'
 import { page } from './page.js'
+import { usersRoutes } from './users-routes.js'
 
 declare module '../types/index.js' {
   interface SessionData {
@@ -76,7 +77,10 @@ export async function buildDemo (opts: DemoOptions = {}): Promise<FastifyInstanc
     // Plain http on 127.0.0.1: Secure only when the request came over HTTPS.
     cookie: { secure: 'auto' },
     // The cart can outgrow a cookie; then it moves to the store and the cookie keeps a reference.
-    store
+    store,
+    // Each login is listed under its user: "your sessions" and "sign out other devices" (docs/users.md).
+    userKey: 'user',
+    userMeta: (req) => ({ device: String(req.headers['user-agent'] ?? 'unknown').slice(0, 80) })
   })
   const manager = app.encryptedSession.get()
   // The keys this instance holds, as kid:key entries, current first; the page's key buttons change it.
@@ -90,6 +94,7 @@ export async function buildDemo (opts: DemoOptions = {}): Promise<FastifyInstanc
       if (line.startsWith(`${COOKIE_NAME}=`) && !line.startsWith(`${COOKIE_NAME}=;`)) attributeBytes = line.length - line.indexOf(';')
     }
   })
+  await app.register(usersRoutes)
 
   app.get('/', async (req, reply) => {
     const s = req.session

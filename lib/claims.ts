@@ -22,6 +22,8 @@ export interface Claims {
   ref?: number
   /** With a store: kid of the key current when the session began; it derives the store key. */
   skid?: string
+  /** With userKey: the key of the user's record of sessions (an HMAC of the user id; see users.ts). */
+  usr?: string
 }
 
 const SID = /^[A-Za-z0-9_-]{22,64}$/
@@ -42,7 +44,8 @@ export function parseClaims (plaintext: string, aud: string, limits: LifetimeLim
   if (hasData === (c.ref !== undefined)) return 'payload'
   if (hasData ? !isRecord(c.dat) : !(Number.isSafeInteger(c.ref) && (c.ref as number) > 0)) return 'payload'
   if (c.skid !== undefined && (typeof c.skid !== 'string' || !KID.test(c.skid))) return 'payload'
-  if (c.ref !== undefined && c.skid === undefined) return 'payload'
+  if ((c.ref !== undefined || c.usr !== undefined) && c.skid === undefined) return 'payload'
+  if (c.usr !== undefined && (typeof c.usr !== 'string' || !SID.test(c.usr))) return 'payload'
   if (c.aud !== aud) return 'context'
   const refused = refusalAt(c as unknown as Claims, limits, now)
   if (refused !== undefined) return refused

@@ -80,6 +80,13 @@ export const errors = {
     'FST_ENCSESS_SESSION_TOO_LARGE',
     'The sealed session would be %s characters, over the %s that the plugin stores for one session. Keep large data (files, caches) elsewhere and only its id in the session.',
     500
+  ),
+  /** endUserSessions, endSession or listUserSessions was given something that is not a user id. */
+  FST_ENCSESS_INVALID_USER_ID: createError<'FST_ENCSESS_INVALID_USER_ID', 500, [string]>(
+    'FST_ENCSESS_INVALID_USER_ID',
+    'Invalid user id (got a %s). Pass the id that `userKey` reads from the session data: a non-empty string of at most 1024 characters or a finite number.',
+    500,
+    TypeError
   )
 } as const
 

@@ -63,6 +63,8 @@ async function encryptedSession (fastify: FastifyInstance, options: SessionOptio
       refresher.start()
       fastify.addHook('onClose', async () => refresher.stop())
     }
+    const users = manager.users
+    if (users !== undefined) fastify.addHook('onClose', async () => users.close())
     attach(fastify, manager)
     if (manager.config.metricsRegistry !== undefined) exportToPrometheus(manager.config.metricsRegistry, manager.config.sessionName, manager.metrics)
   }

@@ -99,7 +99,7 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
         return
       }
       if (session.unavailable !== undefined && reply.statusCode === 503) reply.header('retry-after', RETRY_AFTER)
-      manager.commitAsync(session, request.protocol === 'https', request.log).then((header) => {
+      manager.commitAsync(session, request.protocol === 'https', request.log, request).then((header) => {
         if (header !== undefined) setCookie(request, reply, session, header)
         done(null, payload)
       }, (err: Error) => failed(request, reply, err, done))

@@ -15,6 +15,7 @@ import { Session, type Lifetime } from './session.js'
 import { dataJson } from './session-data.js'
 import { Storage } from './storage.js'
 import { TokenCache } from './token-cache.js'
+import { UserSessions } from './users.js'
 import type { Config } from './options.js'
 
 /** Stands for "two cookies of the session's name in one request". */
@@ -91,6 +92,9 @@ export class SessionManager {
   /** Present when a store is configured. */
   readonly storage: Storage | undefined
 
+  /** Present with the userKey option: the per-user lists of sessions. */
+  readonly users: UserSessions | undefined
+
   /** Present when the keys come from a provider. */
   refresher: KeyRefresher | undefined
 
@@ -118,6 +122,9 @@ export class SessionManager {
     this.storage = config.store === undefined
       ? undefined
       : new Storage(config.store, this.codec, this.#aud, config.storeTimeout, this.metrics, config.cacheMax)
+    this.users = config.userKey === undefined
+      ? undefined
+      : new UserSessions(config.store!, this.storage!, this.codec, this.#aud, config.sessionName, config.userKey, config.userMeta, () => this.lifetime.now(), config.cacheMax)
     // Fail at register, not on the first request, if the cookie attributes are unusable.
     this.#writer.serialize('x', 0, true)
   }
@@ -189,8 +196,8 @@ export class SessionManager {
       this.#refuse(result, log)
       return new Session(this.lifetime)
     }
-    if (result.claims.dat === undefined) {
-      // Offloaded data needs the store, which only the async loader has.
+    if (result.claims.dat === undefined || (result.claims.usr !== undefined && this.users !== undefined)) {
+      // Offloaded data and a user's list need the store, which only the async loader has.
       this.#refuse('store_missing', log)
       return new Session(this.lifetime)
     }
@@ -223,6 +230,13 @@ export class SessionManager {
 
   async #loadStored (result: Authentic, storage: Storage, log: FastifyBaseLogger): Promise<Session> {
     const { claims } = result
+    if (claims.usr !== undefined && this.users !== undefined) {
+      const allowed = this.users.allows(claims)
+      if (allowed !== true && (allowed === false || !await allowed)) {
+        this.#refuse('revoked', log)
+        return new Session(this.lifetime)
+      }
+    }
     const needsStore = claims.ref !== undefined || this.config.revocation
     if (!needsStore) return this.#accept(result)
     // Sessions from before the store was configured have no skid: nothing of theirs is stored.
@@ -302,8 +316,10 @@ export class SessionManager {
    * rejects (503) and a lost compare-and-set rejects (409): never a cookie pointing at data that
    * was not stored. Logout is the exception: its cookie is cleared even when the store is down.
    */
-  async commitAsync (session: Session, https: boolean, log: FastifyBaseLogger): Promise<string | undefined> {
+  async commitAsync (session: Session, https: boolean, log: FastifyBaseLogger, request?: unknown): Promise<string | undefined> {
     const storage = this.storage!
+    const listing = this.users?.commit(session, log, request)
+    if (listing !== undefined) await listing
     await this.#endRetired(session, storage, log)
     if (session.deleted) return this.#writer.clear(https, session.cookieOptions)
     // Its data could not be loaded, so it cannot have changed: the browser keeps its cookie.
@@ -443,10 +459,29 @@ export class SessionManager {
     return this.sealClaims(session.claims(this.#aud, { dat: session.record }))
   }
 
+  endUserSessions (userId: unknown, options?: { except?: string | { id: string } }): Promise<number> {
+    return this.#users().endUserSessions(userId, options)
+  }
+
+  listUserSessions (userId: unknown): ReturnType<UserSessions['listUserSessions']> {
+    return this.#users().listUserSessions(userId)
+  }
+
+  endSession (userId: unknown, sessionId: unknown): Promise<boolean> {
+    return this.#users().endSession(userId, sessionId)
+  }
+
+  #users (): UserSessions {
+    if (this.users === undefined) throw new errors.FST_ENCSESS_INVALID_OPTION('userKey', 'per-user sessions need the userKey option (and a store) on this registration')
+    return this.users
+  }
+
   /** For WebSocket upgrades and tests: the session a cookie value carries, or null if refused. */
   open (token: string): Session | null {
     const result = this.openClaims(token)
     if (typeof result === 'string' || result.claims.dat === undefined) return null
+    // A user-bound session is accepted only after asking its user's list, which needs the store.
+    if (result.claims.usr !== undefined && this.users !== undefined) return null
     return this.#accept(result)
   }
 }

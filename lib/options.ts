@@ -7,6 +7,7 @@ import type { RefreshOptions } from './keys/refresher.js'
 import type { SessionStore } from './stores/store.js'
 import type { FastifyEncryptedSessionOptions } from '../types/index.js'
 import { checkRegistry, type RegistryLike } from './prometheus.js'
+import type { UserKey, UserMeta } from './users.js'
 
 /**
  * What users pass, typed publicly in types/index.d.ts; every field is re-checked here at runtime
@@ -37,6 +38,9 @@ export interface Config {
   store: SessionStore | undefined
   storeTimeout: number
   revocation: boolean
+  /** With a store: reads the user id from the session data (see users.ts). */
+  userKey: UserKey | undefined
+  userMeta: UserMeta | undefined
   metricsRegistry: RegistryLike | undefined
 }
 
@@ -44,7 +48,7 @@ const KNOWN = new Set([
   'keys', 'cookieName', 'sessionName', 'cookie', 'maxAge', 'idleTimeout', 'rolling', 'audience',
   'maxCookieSize', 'cache', 'store', 'storeTimeout', 'revocation', 'metricsRegistry',
   'keyRefreshInterval', 'keyRefreshOnUnknownKid', 'keyLoadTimeout', 'keyLoadAttempts', 'usageBudget',
-  'keyManagement', 'affinityCookie'
+  'keyManagement', 'affinityCookie', 'userKey', 'userMeta'
 ])
 const JS_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/
 // Names already used on the request by Fastify or by plugins a session sits next to.
@@ -90,6 +94,10 @@ export function normalizeOptions (input: unknown): Config {
   if (revocation && store === undefined) {
     throw new errors.FST_ENCSESS_INVALID_OPTION('revocation', 'it needs a `store` to record ended sessions in')
   }
+  const userKey = userKeyOf(o.userKey, store !== undefined)
+  if (o.userMeta !== undefined && (typeof o.userMeta !== 'function' || userKey === undefined)) {
+    throw new errors.FST_ENCSESS_INVALID_OPTION('userMeta', 'it must be a function (request) => object | undefined, and needs `userKey`')
+  }
   const provider = typeof o.keys === 'function' ? o.keys as KeyProvider : undefined
   const budget = o.usageBudget ?? {}
   if (budget === null || typeof budget !== 'object') throw new errors.FST_ENCSESS_INVALID_OPTION('usageBudget', 'it must be an object { limit, warnAt }')
@@ -122,8 +130,20 @@ export function normalizeOptions (input: unknown): Config {
     store,
     storeTimeout: integer('storeTimeout', o.storeTimeout, 1000, 1, 60_000),
     revocation,
+    userKey,
+    userMeta: o.userMeta as UserMeta | undefined,
     metricsRegistry: o.metricsRegistry === undefined ? undefined : checkRegistry(o.metricsRegistry)
   }
+}
+
+function userKeyOf (value: unknown, hasStore: boolean): UserKey | undefined {
+  if (value === undefined) return undefined
+  if (!hasStore) throw new errors.FST_ENCSESS_INVALID_OPTION('userKey', 'it needs a `store` to keep each user\'s list of sessions in, e.g. new RedisStore({ client, subscriber }) or, for one instance, new MemoryStore()')
+  if (typeof value === 'function') return value as UserKey
+  if (typeof value !== 'string' || value === '') {
+    throw new errors.FST_ENCSESS_INVALID_OPTION('userKey', 'it must be the name of the session data key holding the user id, e.g. \'user\', or a function (data) => id')
+  }
+  return (data) => data[value]
 }
 
 function seconds (name: string, value: unknown, fallback: number, min: number): number {

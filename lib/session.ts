@@ -27,6 +27,8 @@ export interface Retired {
   until: number
   /** True when a cookie carried it in (a brand-new id never reached a browser or a store). */
   issued: boolean
+  /** The user record it was listed in, if any (see users.ts). */
+  user: string | undefined
 }
 
 export class Session<T extends object = SessionRecord> {
@@ -53,6 +55,8 @@ export class Session<T extends object = SessionRecord> {
   jsonMemo: JsonMemo | undefined
   /** @internal The store key last derived for this session, with the id and kid it was derived from. */
   storeKey: { id: string, kid: string, key: string } | undefined
+  /** @internal With userKey: the record of the user this session is listed under (claims.usr). */
+  userRecord: string | undefined
   changed = false
   deleted = false
   /**
@@ -91,6 +95,7 @@ export class Session<T extends object = SessionRecord> {
       this.#idleUntil = claims.idl
       this.storedVersion = claims.ref ?? 0
       this.storeKid = claims.skid
+      this.userRecord = claims.usr
     }
   }
 
@@ -146,6 +151,7 @@ export class Session<T extends object = SessionRecord> {
   delete (): void {
     this.#retire()
     this.unavailable = undefined
+    this.userRecord = undefined
     this.#id = newSessionId()
     this.#data = Object.create(null)
     this.#shared = false
@@ -212,6 +218,7 @@ export class Session<T extends object = SessionRecord> {
     const c: Claims = { sid: this.#id, aud, iat: this.#created, exp: this.#expires }
     if (this.#idleUntil !== undefined) c.idl = this.#idleUntil
     if (this.storeKid !== undefined) c.skid = this.storeKid
+    if (this.userRecord !== undefined) c.usr = this.userRecord
     return body === undefined ? c : Object.assign(c, body)
   }
 
@@ -234,6 +241,7 @@ export class Session<T extends object = SessionRecord> {
     // A new id is a new session: nothing stored yet, and its store key comes from today's key.
     this.storedVersion = 0
     this.storeKid = undefined
+    this.userRecord = undefined
   }
 
   #own (): SessionRecord {
@@ -251,7 +259,8 @@ export class Session<T extends object = SessionRecord> {
       storeKid: this.storeKid,
       storedVersion: this.storedVersion,
       until: this.#idleUntil === undefined ? this.#expires : Math.min(this.#idleUntil, this.#expires),
-      issued: this.#loadedFromCookie && this.retired.length === 0
+      issued: this.#loadedFromCookie && this.retired.length === 0,
+      user: this.userRecord
     })
   }
 

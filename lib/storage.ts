@@ -196,6 +196,11 @@ export class Storage {
     await this.#call('delete', this.#store.delete(key))
   }
 
+  /** A store call made elsewhere (per-user records), bounded and counted like this file's own. */
+  async bounded<T> (what: string, pending: Promise<T>): Promise<T> {
+    return await this.#call(what, pending)
+  }
+
   // Every store call is bounded: a store that hangs costs a request at most `timeout` ms, and a
   // late rejection after the timeout is absorbed instead of becoming an unhandled rejection.
   async #call<T> (what: string, pending: Promise<T>): Promise<T> {

@@ -1,6 +1,6 @@
 // Public type declarations of fastify-encrypted-session. The implementation in lib/ is checked
 // against these (lib/index.ts imports them), so they cannot drift apart unnoticed.
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { FastifyError } from '@fastify/error'
 // The plugin registers @fastify/cookie, so its request.cookies / reply.setCookie augmentation is part
 // of this package's types: an app that never imports @fastify/cookie still sees them typed.
@@ -150,6 +150,18 @@ declare namespace fastifyEncryptedSession {
     /** With a store: record ended sessions so copies of their cookies stop working. Default: false. */
     revocation?: boolean
     /**
+     * With a store: where the session data holds the user id (a key name, or a function of the
+     * data returning a string, a number, or undefined for "no user"). A session whose data names a
+     * user is listed in that user's record at login and accepted only while listed there, which
+     * makes endUserSessions / listUserSessions / endSession possible. See docs/users.md.
+     */
+    userKey?: string | ((data: Record<string, unknown>) => string | number | undefined | null)
+    /**
+     * With userKey: what to list with a session when it logs in (e.g. a device label from the
+     * user-agent): a plain object of at most 512 bytes of JSON, returned by listUserSessions.
+     */
+    userMeta?: (request: FastifyRequest) => Record<string, unknown> | undefined
+    /**
      * A prom-client Registry (fastify-metrics' `client.register` works) to expose the counters and
      * histograms on, labelled by session name. prom-client itself is not loaded. Default: none.
      */
@@ -210,6 +222,23 @@ declare namespace fastifyEncryptedSession {
      * A store where a read moves the whole value over a network implements it to save that.
      */
     getIfChanged?(key: string, version: number, head: string, maxLength?: number): Promise<StoreEntry | undefined | 'unchanged' | 'oversized'>
+    /**
+     * Optional, for `userKey`: tells `listener` about every change to a per-user record announced by
+     * notify() on any instance (the record's key; undefined for "forget everything, changes may have
+     * been missed"). While the returned watch is `live`, every change announced more than
+     * STORE_WATCH_BOUND_MS ago has been delivered. A store without it is read on every request of
+     * a user-bound session.
+     */
+    watch?(listener: (key: string | undefined) => void): StoreWatch
+    /** Optional, with watch(): announces a change to the record stored under `key` to every watcher. */
+    notify?(key: string): Promise<void>
+  }
+
+  /** What SessionStore.watch() returns. */
+  export interface StoreWatch {
+    /** True while changes announced more than STORE_WATCH_BOUND_MS ago are known to have arrived. */
+    readonly live: boolean
+    close(): void
   }
 
   export type RejectReason =
@@ -254,6 +283,26 @@ declare namespace fastifyEncryptedSession {
     affinity(sessionId: string): string
     /** Replaces the key set atomically (same formats as the `keys` option). */
     replaceKeys(keys: KeySet): void
+    /**
+     * With userKey: ends, on every instance, every session of the user that exists now, except
+     * `except` (a session id, or a request's session). Resolves how many were ended.
+     */
+    endUserSessions(userId: string | number, options?: { except?: string | { id: string } }): Promise<number>
+    /** With userKey: the user's live sessions, oldest first. */
+    listUserSessions(userId: string | number): Promise<UserSessionInfo[]>
+    /** With userKey: ends one session of the user; false when it is not one of theirs. */
+    endSession(userId: string | number, sessionId: string): Promise<boolean>
+    /** With userKey: `live` is true while this instance may answer from its cache of users' lists. */
+    readonly users?: { readonly live: boolean }
+  }
+
+  /** One of a user's sessions, as listUserSessions returns it. Times in seconds since the epoch. */
+  export interface UserSessionInfo {
+    id: string
+    createdAt: number
+    expiresAt: number
+    /** What userMeta returned at login, if anything. */
+    meta?: Record<string, unknown>
   }
 
   export interface SessionManagers {
@@ -281,6 +330,7 @@ declare namespace fastifyEncryptedSession {
     | 'FST_ENCSESS_COOKIE_ORDER'
     | 'FST_ENCSESS_INVALID_SESSION_DATA'
     | 'FST_ENCSESS_SESSION_TOO_LARGE'
+    | 'FST_ENCSESS_INVALID_USER_ID'
 
   export type EncryptedSessionError = FastifyError & { code: ErrorCode }
 
@@ -347,6 +397,8 @@ declare namespace fastifyEncryptedSession {
     get (key: string): Promise<StoreEntry | undefined>
     set (key: string, entry: StoreEntry, ttl: number, expectedVersion?: number): Promise<boolean>
     delete (key: string): Promise<void>
+    watch (listener: (key: string | undefined) => void): StoreWatch
+    notify (key: string): Promise<void>
   }
 
   /**
@@ -358,6 +410,8 @@ declare namespace fastifyEncryptedSession {
     set(key: string, value: Buffer, mode: 'EX', seconds: number): Promise<unknown>
     del(key: string): Promise<number>
     defineCommand(name: string, definition: { lua: string, numberOfKeys?: number }): void
+    /** With `userKey`: announces a change to a user's record to the other instances. */
+    publish(channel: string, message: string): Promise<unknown>
   }
 
   export interface RedisStoreOptions {
@@ -365,6 +419,21 @@ declare namespace fastifyEncryptedSession {
     client: RedisClientLike
     /** Prepended to every key. Default: "sess:". */
     prefix?: string
+    /**
+     * With `userKey`: a second ioredis connection (same server or cluster), which the store puts in
+     * subscriber mode to hear about ended sessions; the app creates and closes it. Without it, a
+     * request of a user-bound session costs one GET.
+     */
+    subscriber?: RedisSubscriberLike
+  }
+
+  /** The part of an ioredis `Redis` or `Cluster` that RedisStore uses as `subscriber`. */
+  export interface RedisSubscriberLike {
+    subscribe(channel: string): Promise<unknown>
+    unsubscribe(channel: string): Promise<unknown>
+    ping(): Promise<unknown>
+    on(event: string, listener: (...args: any[]) => void): unknown
+    off(event: string, listener: (...args: any[]) => void): unknown
   }
 
   /** Store on Redis through an ioredis client the app creates; see "Redis deployment". */
@@ -373,6 +442,8 @@ declare namespace fastifyEncryptedSession {
     get (key: string): Promise<StoreEntry | undefined>
     set (key: string, entry: StoreEntry, ttl: number, expectedVersion?: number): Promise<boolean>
     delete (key: string): Promise<void>
+    watch (listener: (key: string | undefined) => void): StoreWatch
+    notify (key: string): Promise<void>
   }
 
   export const fastifyEncryptedSession: FastifyEncryptedSession

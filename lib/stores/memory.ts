@@ -2,7 +2,7 @@
 // on restart and is not shared between processes, so behind a load balancer use RedisStore instead.
 import { LRUCache } from 'lru-cache'
 import { errors } from '../errors.js'
-import { checkWrite, type SessionStore, type StoreEntry } from './store.js'
+import { checkWrite, type SessionStore, type StoreEntry, type StoreWatch } from './store.js'
 
 export interface MemoryStoreOptions {
   /** Most entries kept at once; the least recently used go first. Default 10000. */
@@ -47,6 +47,8 @@ export class MemoryStore implements SessionStore {
   readonly #cache: LRUCache<string, Held>
   readonly #maxBytes: number
   readonly #now: () => number
+  // One process holds every copy of what this store knows: a change is announced by a direct call.
+  readonly #watchers = new Set<(key: string | undefined) => void>()
 
   constructor (options: MemoryStoreOptions = {}) {
     if (typeof options !== 'object' || options === null) {
@@ -125,6 +127,15 @@ export class MemoryStore implements SessionStore {
 
   async delete (key: string): Promise<void> {
     this.#cache.delete(key)
+  }
+
+  watch (listener: (key: string | undefined) => void): StoreWatch {
+    this.#watchers.add(listener)
+    return { live: true, close: () => this.#watchers.delete(listener) }
+  }
+
+  async notify (key: string): Promise<void> {
+    for (const listener of this.#watchers) listener(key)
   }
 
   #live (key: string, touch: boolean): Held | undefined {

@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto'
 import type { RedisClientLike, RedisStoreOptions } from '../../types/index.js'
 import { errors } from '../errors.js'
-import { checkWrite, type SessionStore, type StoreEntry } from './store.js'
+import { checkWrite, type SessionStore, type StoreEntry, type StoreWatch } from './store.js'
+import { RedisWatch } from './redis-watch.js'
 
 export type { RedisStoreOptions } from '../../types/index.js'
 
@@ -100,7 +101,7 @@ export function stagedKeyOf (key: string, suffix: string, prefix = ''): string |
   return open === -1 && key.startsWith(prefix) ? `${prefix}{${key}}${suffix}` : `{${key}}${suffix}`
 }
 
-const KNOWN_OPTIONS = new Set(['client', 'prefix'])
+const KNOWN_OPTIONS = new Set(['client', 'prefix', 'subscriber'])
 
 export class RedisStore implements SessionStore {
   readonly #client: RedisClientLike
@@ -109,6 +110,7 @@ export class RedisStore implements SessionStore {
   // instances and writes.
   readonly #writer = randomBytes(9).toString('base64url')
   #staged = 0
+  readonly #watch: RedisWatch
 
   constructor (options: RedisStoreOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -121,11 +123,11 @@ export class RedisStore implements SessionStore {
       if (!KNOWN_OPTIONS.has(name)) {
         throw new errors.FST_ENCSESS_INVALID_OPTION(
           name,
-          'RedisStore does not know this option; it accepts client and prefix (configure the connection on the ioredis client itself)'
+          'RedisStore does not know this option; it accepts client, prefix and subscriber (configure the connection on the ioredis client itself)'
         )
       }
     }
-    const { client, prefix = 'sess:' } = options
+    const { client, prefix = 'sess:', subscriber } = options
     const c = client as unknown as { [name: string]: unknown } | null
     if (typeof c !== 'object' || c === null ||
         typeof c.get !== 'function' || typeof c.set !== 'function' ||
@@ -148,8 +150,17 @@ export class RedisStore implements SessionStore {
         `RedisStore prefix ${JSON.stringify(prefix)} has a '}' that does not close a Redis Cluster hash tag, so a write's staged value cannot be placed in the same hash slot; use e.g. 'sess:' or '{sess}:'`
       )
     }
+    const sub = subscriber as unknown as { [name: string]: unknown } | null | undefined
+    if (sub !== undefined && (typeof sub !== 'object' || sub === null || sub === c ||
+        typeof sub.subscribe !== 'function' || typeof sub.ping !== 'function' || typeof sub.on !== 'function')) {
+      throw new errors.FST_ENCSESS_INVALID_OPTION(
+        'subscriber',
+        'RedisStore subscriber must be a second ioredis connection, not the client itself, e.g. { client, subscriber: client.duplicate() }'
+      )
+    }
     this.#client = client
     this.#prefix = prefix
+    this.#watch = new RedisWatch(subscriber, `${prefix}users`)
     // Idempotent: several stores may share one client, and the script is the same for all.
     client.defineCommand(CAS_COMMAND, { numberOfKeys: 2, lua: CAS_SCRIPT })
     client.defineCommand(CHECK_COMMAND, { numberOfKeys: 1, lua: CHECK_SCRIPT })
@@ -229,6 +240,15 @@ export class RedisStore implements SessionStore {
 
   async delete (key: string): Promise<void> {
     await this.#client.del(this.#prefix + key)
+  }
+
+  /** Without a subscriber the watch is never live: every read goes to Redis. */
+  watch (listener: (key: string | undefined) => void): StoreWatch {
+    return this.#watch.add(listener)
+  }
+
+  async notify (key: string): Promise<void> {
+    await this.#client.publish(`${this.#prefix}users`, key)
   }
 }
 

@@ -3,7 +3,7 @@
 // compare-and-set, so two requests racing on one session cannot silently overwrite each other.
 
 /** Public store types live in types/index.d.ts; these aliases keep lib/ importing from one place. */
-export type { SessionStore, StoreEntry } from '../../types/index.js'
+export type { SessionStore, StoreEntry, StoreWatch } from '../../types/index.js'
 import type { StoreEntry } from '../../types/index.js'
 
 /**

@@ -7,6 +7,7 @@ import fastifyEncryptedSession, {
   type Session,
   type SessionStore,
   type StoreEntry,
+  type UserSessionInfo,
   errors,
   generateKey,
   envKeys,
@@ -108,3 +109,16 @@ app.get('/cookies', async (request, reply) => {
   reply.setCookie('a', 'b')
   return 'ok'
 })
+// Per-user sessions.
+app.register(fastifyEncryptedSession, {
+  keys: 'k',
+  store: new RedisStore({ client: new Redis(), subscriber: new Redis() }),
+  userKey: 'user',
+  userMeta: (request) => ({ device: request.headers['user-agent'] })
+})
+app.register(fastifyEncryptedSession, { keys: 'k', store, userKey: (data) => data.passport as string | undefined })
+expectError(app.register(fastifyEncryptedSession, { keys: 'k', store, userKey: 42 }))
+expectType<Promise<number>>(manager.endUserSessions('ada', { except: 'sid' }))
+expectType<Promise<UserSessionInfo[]>>(manager.listUserSessions(42))
+expectType<Promise<boolean>>(manager.endSession('ada', 'sid'))
+expectType<'FST_ENCSESS_INVALID_USER_ID'>(new errors.FST_ENCSESS_INVALID_USER_ID().code)
