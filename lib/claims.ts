@@ -99,9 +99,11 @@ export function stringifyRecord (record: SessionRecord, memo: JsonMemo | undefin
  * undefined when a top-level value does not survive JSON unchanged (undefined, a function, NaN, -0).
  * Strings and numbers are immutable and shared; objects go through a JSON round trip, which is exact
  * for them by definition (own "__proto__" keys included). With `objects` false, a record holding
- * any object gives undefined instead: for callers that have a cheaper way to copy those.
+ * any object gives undefined instead: for callers that have a cheaper way to copy those. An object
+ * identical to `shared`'s under the same key is reused, not copied: the caller vouches that no one
+ * changes it (see Session).
  */
-export function copyJsonRecord (record: SessionRecord, objects = true): SessionRecord | undefined {
+export function copyJsonRecord (record: SessionRecord, objects = true, shared?: SessionRecord): SessionRecord | undefined {
   const copy: SessionRecord = Object.create(null)
   for (const key in record) {
     const value = record[key]
@@ -115,8 +117,8 @@ export function copyJsonRecord (record: SessionRecord, objects = true): SessionR
         copy[key] = value
         break
       case 'object': {
-        if (value === null) {
-          copy[key] = null
+        if (value === null || shared?.[key] === value) {
+          copy[key] = value
           break
         }
         if (!objects) return undefined
