@@ -278,7 +278,7 @@ async function startRedis () {
     const port = await freePort()
     try {
       const child = await spawnRedis(port)
-      return { port, stop: () => { child.kill('SIGTERM'); return waitExit(child, 5000) } }
+      return { port, pid: child.pid, stop: () => { child.kill('SIGTERM'); return waitExit(child, 5000) } }
     } catch (err) {
       lastError = err
     }
@@ -323,10 +323,12 @@ function spawnRedis (port) {
 }
 
 /** Forks server.js for one configuration and payload; resolves with its port and a stop(). */
-function startServer (config, payload, redisPort) {
+function startServer (config, payload, redisPort, nodeArgs = []) {
   return new Promise((resolve, reject) => {
     // Pinned, fork runs `taskset -c 0 node server.js ...`; taskset execs node, which inherits the IPC channel.
-    const pin = pinning.server.length > 0 ? { execPath: pinning.server[0], execArgv: [...pinning.server.slice(1), process.execPath] } : {}
+    const pin = pinning.server.length > 0
+      ? { execPath: pinning.server[0], execArgv: [...pinning.server.slice(1), process.execPath, ...nodeArgs] }
+      : nodeArgs.length === 0 ? {} : { execArgv: [...process.execArgv, ...nodeArgs] }
     const child = track(fork(SERVER, [config, payload], {
       ...pin,
       env: { ...process.env, BENCH_REDIS_PORT: redisPort === undefined ? '' : String(redisPort) },
@@ -348,6 +350,8 @@ function startServer (config, payload, redisPort) {
       child.removeListener('exit', onExit)
       resolve({
         port: msg.port,
+        // With pinning, fork runs taskset, which execs node: the same process.
+        pid: child.pid,
         /** The server's CPU time (µs, user + system) and requests served so far. */
         cpu () {
           return new Promise((resolve, reject) => {
