@@ -141,3 +141,16 @@ export function isRecord (value: unknown): value is SessionRecord {
 function isTime (value: unknown): boolean {
   return Number.isSafeInteger(value) && (value as number) >= 0
 }
+
+/**
+ * serializeClaims(c) without its closing brace, for claims that end before the data: what every
+ * write seals, built without JSON.stringify. `audJson` is JSON.stringify(c.aud), rendered once by
+ * the caller; the session id is base64url (made so, or checked by parseClaims) and the numbers are
+ * integers, so neither needs escaping.
+ */
+export function claimsHead (c: Claims, audJson: string): string {
+  let head = `{"sid":"${c.sid}","aud":${audJson},"iat":${c.iat},"exp":${c.exp}`
+  if (c.idl !== undefined) head += `,"idl":${c.idl}`
+  if (c.skid !== undefined) head += `,"skid":${JSON.stringify(c.skid)}`
+  return head
+}

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { Codec, type RejectReason } from './codec.js'
-import { parseClaims, serializeClaims, isRecord, stringifyRecord, type Claims, type SessionRecord } from './claims.js'
+import { claimsHead, parseClaims, serializeClaims, isRecord, stringifyRecord, type Claims, type SessionRecord } from './claims.js'
 import { cookieWriter, type CookieWriter } from './cookie.js'
 import { errors } from './errors.js'
 import { KeyRing, type KeyEntry } from './keys/keyring.js'
@@ -78,6 +78,8 @@ export class SessionManager {
   readonly codec: Codec
   readonly lifetime: Lifetime
   readonly #aud: string
+  /** The audience as JSON, rendered once for every token this instance seals. */
+  readonly #audJson: string
   readonly #writer: CookieWriter
   readonly #affinityWriter: CookieWriter | undefined
   // Tokens known to be authentic, exact string match, to their plaintext: tokens this instance
@@ -108,6 +110,7 @@ export class SessionManager {
     }, config.keyWrap)
     this.lifetime = { maxAge: config.maxAge, idleTimeout: config.idleTimeout, now: nowSeconds }
     this.#aud = `${config.audience}#${config.cookieName}`
+    this.#audJson = JSON.stringify(this.#aud)
     this.#writer = cookieWriter(config.cookieName, config.cookie)
     this.#affinityWriter = config.affinityCookie === undefined ? undefined : cookieWriter(config.affinityCookie, config.cookie)
     this.maxTokenLength = config.maxCookieSize - config.cookieName.length - 1
@@ -387,8 +390,7 @@ export class SessionManager {
   #render (session: Session, body: Body, https: boolean): Rendered {
     // The claims with the data's JSON (or the reference) spliced in as the last member.
     const claims: Claims = session.claims(this.#aud)
-    const head = serializeClaims(claims)
-    const plaintext = `${head.slice(0, -1)},${'json' in body ? `"dat":${body.json}` : `"ref":${body.ref}`}}`
+    const plaintext = `${claimsHead(claims, this.#audJson)},${'json' in body ? `"dat":${body.json}` : `"ref":${body.ref}`}}`
     const maxAge = session.remaining()
     const length = this.#writer.overhead(maxAge, https, session.cookieOptions) +
       this.codec.sealedLength(Buffer.byteLength(plaintext), this.codec.ring.current)
