@@ -72,13 +72,22 @@ async function main () {
       turns: { type: 'string', default: '200' },
       block: { type: 'string', default: '200' },
       // For instruction counts (benchmarks/write-ir.sh): only build A, this many requests, no timing.
-      requests: { type: 'string' }
+      requests: { type: 'string' },
+      warm: { type: 'string', default: '0' },
+      ready: { type: 'boolean', default: false }
     }
   })
   if (values.requests !== undefined) {
     const a = await app(values.a, values.payloads.split(',')[0], values.store)
+    // Warmed up first; then, with --ready, says so and waits for a line on stdin, so that a
+    // profiler started with collection off (callgrind --instr-atstart=no) counts only what follows.
+    await a.block(Number(values.warm))
+    if (values.ready) {
+      console.log('READY')
+      await new Promise((resolve) => process.stdin.once('data', resolve))
+    }
     await a.block(Number(values.requests))
-    return
+    process.exit(0)
   }
   const turns = Number(values.turns)
   const block = Number(values.block)
