@@ -31,6 +31,7 @@ const FREQUENCY = 4999
 // Order of the report's rows.
 const AREAS = [
   'cipher (AES-GCM / libsodium, randomness)',
+  'hashing (HMAC, SHA-256)',
   'JSON (stringify, parse)',
   'base64 / base64url',
   'cookies (parse, serialize)',
@@ -56,9 +57,17 @@ async function main () {
       node: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
       'no-spin': { type: 'boolean', default: false },
-      raw: { type: 'boolean', default: false }
+      raw: { type: 'boolean', default: false },
+      // Classify a perf.data file recorded before (e.g. after changing the areas) instead of running.
+      analyze: { type: 'string' },
+      requests: { type: 'string' }
     }
   })
+  if (values.analyze !== undefined) {
+    const { byArea, total, raw } = classify(perfScript(values.analyze))
+    report(byArea, total, raw, Number(values.requests), values.raw)
+    return
+  }
   const elsewhere = runOn(values.node ?? process.env.BENCH_NODE)
   if (elsewhere !== undefined) return await elsewhere
   const [name, payloadArg = '', route] = positionals
@@ -94,36 +103,44 @@ async function main () {
     perf.kill('SIGINT')
     await new Promise((resolve) => perf.once('exit', resolve))
     const requests = after.served - before.served
-    const script = execFileSync('perf', ['script', '-i', data, '-F', 'comm,pid,ip,sym,dso'], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] })
-    const { byArea, total, raw } = classify(script, server.pid)
+    const { byArea, total, raw } = classify(perfScript(data))
     console.log(`\n${config.label}, ${route}, payload ${payload}, Node ${process.version}: ${requests} requests in ${duration} s, non-2xx ${result.non2xx}; ` +
       `server CPU by getrusage ${((after.micros - before.micros) / requests).toFixed(1)} µs/req\n`)
-    // Samples are taken over a slightly longer window than the load; every one is counted, so the
-    // per-request numbers are a shade high, the same for every configuration.
+    report(byArea, total, raw, requests, values.raw)
     const usPerSample = 1e6 / FREQUENCY
-    console.log('| area | µs/req | share |\n|---|--:|--:|')
-    for (const area of AREAS) {
-      const n = byArea.get(area) ?? 0
-      if (n === 0) continue
-      console.log(`| ${area} | ${(n * usPerSample / requests).toFixed(1)} | ${(100 * n / total).toFixed(0)} % |`)
-    }
-    console.log(`| total sampled | ${(total * usPerSample / requests).toFixed(1)} | 100 % |`)
     // Without permission to sample the kernel (perf_event_paranoid 2), its time is not in the
     // samples; getrusage counts it, so the difference is mostly the kernel's share.
     console.log('\nServer process CPU by getrusage minus its user-space samples (the kernel\'s share when perf cannot sample it): ' +
       `${((after.micros - before.micros) / requests - (total - (byArea.get('redis-server') ?? 0)) * usPerSample / requests).toFixed(1)} µs/req`)
-    if (values.raw) {
-      console.log('\nTop leaf symbols by area:')
-      for (const [key, n] of [...raw].sort((a, b) => b[1] - a[1]).slice(0, 60)) console.log(`${(n * usPerSample / requests).toFixed(2)}\t${key}`)
-    }
   } finally {
     await server?.stop()
     await redis?.stop()
   }
 }
 
+function perfScript (data) {
+  return execFileSync('perf', ['script', '-i', data, '-F', 'comm,pid,ip,sym,dso'], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] })
+}
+
+function report (byArea, total, raw, requests, showRaw) {
+  // Samples are taken over a slightly longer window than the load; every one is counted, so the
+  // per-request numbers are a shade high, the same for every configuration.
+  const usPerSample = 1e6 / FREQUENCY
+  console.log('| area | µs/req | share |\n|---|--:|--:|')
+  for (const area of AREAS) {
+    const n = byArea.get(area) ?? 0
+    if (n === 0) continue
+    console.log(`| ${area} | ${(n * usPerSample / requests).toFixed(1)} | ${(100 * n / total).toFixed(0)} % |`)
+  }
+  console.log(`| total sampled | ${(total * usPerSample / requests).toFixed(1)} | 100 % |`)
+  if (showRaw) {
+    console.log('\nTop leaf symbols by area:')
+    for (const [key, n] of [...raw].sort((a, b) => b[1] - a[1]).slice(0, 60)) console.log(`${(n * usPerSample / requests).toFixed(2)}\t${key}`)
+  }
+}
+
 /** Samples per area from `perf script` output (one block per sample: header line, then frames leaf first). */
-function classify (script, serverPid) {
+function classify (script) {
   const byArea = new Map()
   const raw = new Map()
   let total = 0
@@ -131,14 +148,9 @@ function classify (script, serverPid) {
     const lines = block.split('\n').filter((l) => l.trim() !== '')
     if (lines.length === 0) continue
     const header = lines[0]
-    const pid = Number(/\s(\d+)\s*$/.exec(header)?.[1] ?? /\s(\d+)\s/.exec(header)?.[1])
     const frames = lines.slice(1).map(parseFrame)
-    let area
-    if (pid !== serverPid && !/node|taskset/.test(header)) {
-      area = 'redis-server'
-    } else {
-      area = areaOf(frames)
-    }
+    // redis-server's threads are named redis-server, bio_*, io_thd_*; the server's node-*, V8*, libuv*.
+    const area = /^\s*(redis|bio_|io_thd)/.test(header) ? 'redis-server' : areaOf(frames)
     total++
     byArea.set(area, (byArea.get(area) ?? 0) + 1)
     const leaf = frames[0] ? `${area} <- ${frames[0].sym.slice(0, 100)}` : `${area} <- ?`
@@ -175,6 +187,7 @@ function nativeArea ({ sym, dso }) {
   if (dso.includes('kernel')) return 'kernel (syscalls: socket I/O, epoll)'
   if (/sodium/.test(dso)) return 'cipher (AES-GCM / libsodium, randomness)'
   if (/^JS:|^LazyCompile:|^Function:|^Builtin:|^Script:/.test(sym)) return undefined
+  if (/sha256|sha512|SHA256|HMAC|hmac|node::crypto::Hash|node::crypto::Hmac/.test(sym)) return 'hashing (HMAC, SHA-256)'
   if (/aesni|_gcm|gcm_|gcm128|EVP_|ossl_|OPENSSL|CRYPTO_|RAND_|drbg|getrandom|node::crypto::/.test(sym)) return 'cipher (AES-GCM / libsodium, randomness)'
   if (/[Bb]ase64/.test(sym)) return 'base64 / base64url'
   if (/Json|JSON/.test(sym)) return 'JSON (stringify, parse)'
@@ -188,7 +201,10 @@ function jsArea (sym) {
   if (!/^(JS|LazyCompile|Function|Script|InterpretedFunction):/.test(sym)) return undefined
   if (/\/dist\/lib\/cookie\.js|node_modules\/@fastify\/cookie\/|node_modules\/cookie\//.test(sym)) return 'cookies (parse, serialize)'
   if (/\/dist\/lib\/token-cache\.js/.test(sym)) return 'token cache'
+  if (/node:internal\/crypto\/hash|node_modules\/cookie-signature\//.test(sym)) return 'hashing (HMAC, SHA-256)'
   if (/node_modules\/sodium-native\/|node:internal\/crypto\//.test(sym)) return 'cipher (AES-GCM / libsodium, randomness)'
+  // @fastify/session stringifies the session with it (to tell whether it changed).
+  if (/node_modules\/(safe-stable-stringify|fast-json-stringify|secure-json-parse)\//.test(sym)) return 'JSON (stringify, parse)'
   if (/\/dist\/lib\/|node_modules\/@fastify\/secure-session\/|node_modules\/@fastify\/session\/|node_modules\/connect-redis\//.test(sym)) return 'session plugin, the rest'
   if (/node_modules\/(ioredis|redis|@redis|@ioredis|redis-parser|cluster-key-slot|denque|standard-as-callback)\//.test(sym)) return 'Redis client'
   if (/\/benchmarks\//.test(sym)) return 'benchmark routes'
