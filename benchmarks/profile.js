@@ -12,8 +12,9 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { parseArgs } = require('node:util')
-const { clientsFor, load, startRedis, startServer, startSpinners, usePinning } = require('./run.js')
-const { CONFIGS, PAYLOADS, ROUTES } = require('./server.js')
+const { clientsFor, load, runOn, startRedis, startServer, startSpinners, usePinning } = require('./run.js')
+const { CONFIGS, ROUTES, takes } = require('./server.js')
+const { SIZES, SHAPES } = require('./payloads.js')
 
 const HELP = `usage: node benchmarks/profile.js <config> <payload> <route> [options]
   --duration <s>  seconds profiled (default 10)
@@ -21,8 +22,9 @@ const HELP = `usage: node benchmarks/profile.js <config> <payload> <route> [opti
   --top <n>       functions listed (default 25)
   --no-pin        do not pin the server to CPU 0 and this process to CPU 1
   --no-spin       do not keep the CPUs from idling (as run.js)
-example: node benchmarks/profile.js ours-cookie 100B /rw
-configurations: ${CONFIGS.map((c) => c.name).join(', ')}; payloads: ${Object.keys(PAYLOADS).join(', ')} (bare and cookie have none: write -); routes: ${ROUTES.join(', ')}`
+  --node <bin|major>  profile on this Node binary (as run.js; also BENCH_NODE)
+example: node benchmarks/profile.js ours-cookie 100B-real /rw --node 26
+configurations: ${CONFIGS.map((c) => c.name).join(', ')}; payloads: <size>-<shape> with sizes ${Object.keys(SIZES).join(', ')} and shapes ${SHAPES.join(', ')}; a bare size means -real (bare and cookie have none: write -); routes: ${ROUTES.join(', ')}`
 
 const CONNECTIONS = 10
 
@@ -35,14 +37,23 @@ async function main () {
       top: { type: 'string', default: '25' },
       'no-pin': { type: 'boolean', default: false },
       'no-spin': { type: 'boolean', default: false },
+      node: { type: 'string' },
       help: { type: 'boolean', default: false }
     }
   })
   if (values.help) return console.log(HELP)
-  const [name, payloadArg, route] = positionals
+  const elsewhere = runOn(values.node ?? process.env.BENCH_NODE)
+  if (elsewhere !== undefined) return await elsewhere
+  const [name, payloadArg = '', route] = positionals
   const config = CONFIGS.find((c) => c.name === name)
-  const payload = config?.payloads === null ? '-' : payloadArg
-  if (config === undefined || !ROUTES.includes(route) || (config.payloads !== null && !config.payloads.includes(payload))) {
+  const payload = config?.payloads === null ? '-' : payloadArg in SIZES ? `${payloadArg}-real` : payloadArg
+  let ok = config !== undefined && ROUTES.includes(route)
+  try {
+    ok &&= config.payloads === null || takes(config, payload)
+  } catch {
+    ok = false
+  }
+  if (!ok) {
     console.error(HELP)
     process.exitCode = 2
     return
@@ -57,10 +68,9 @@ async function main () {
   let server
   try {
     server = await startServer(config.name, payload, redis?.port)
-    const bytes = PAYLOADS[payload] ?? 0
     const session = config.payloads !== null
-    await load(server.port, route, await clientsFor(server.port, route, CONNECTIONS, bytes, session), warmup, CONNECTIONS)
-    const jars = await clientsFor(server.port, route, CONNECTIONS, bytes, session)
+    await load(server.port, route, await clientsFor(server.port, route, CONNECTIONS, payload, session), warmup, CONNECTIONS)
+    const jars = await clientsFor(server.port, route, CONNECTIONS, payload, session)
     const started = await server.profile('start')
     const { result } = await load(server.port, route, jars, duration, CONNECTIONS)
     const stopped = await server.profile('stop')

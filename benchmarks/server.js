@@ -14,17 +14,11 @@ const path = require('node:path')
 // BENCH_PLUGIN points at another build of the plugin (an absolute path to its index.js), e.g. to
 // compare a branch against main; by default the one `npm run build` just wrote.
 const plugin = require(process.env.BENCH_PLUGIN || '../dist/lib/index.js')
+const { payloadData, splitName, dataKeys } = require('./payloads.js')
 
-/** Session data sizes. The value is the length of one string field stored in the session. */
-const PAYLOADS = {
-  '100B': 100,
-  '1KB': 1024,
-  // About the largest that still fits one cookie with our default maxCookieSize (4000 bytes for the
-  // whole Set-Cookie value): ~3.9 KB once sealed, base64url-encoded and given its attributes.
-  '2.7KB': 2700,
-  // Only where a store holds the data: no browser keeps a 16 KB cookie.
-  '16KB': 16384
-}
+// Session data: sizes and shapes are in payloads.js. A configuration lists the sizes it takes; a
+// payload is a size and a shape (`100B-real`), or `custom` (--payload-file), which every
+// configuration with a session takes.
 const COOKIE_PAYLOADS = ['100B', '1KB', '2.7KB']
 const STORE_PAYLOADS = [...COOKIE_PAYLOADS, '16KB']
 
@@ -67,7 +61,13 @@ const CONFIGS = [
 
 const ROUTES = ['/', '/read', '/rw']
 
-module.exports = { CONFIGS, PAYLOADS, ROUTES }
+module.exports = { CONFIGS, ROUTES, takes }
+
+/** Whether a configuration takes a payload (by its full name, e.g. `1KB-real`, or `custom`). */
+function takes (config, payload) {
+  if (config.payloads === null) return false
+  return payload === 'custom' || config.payloads.includes(splitName(payload)[0])
+}
 
 // ---------------------------------------------------------------------------------------------
 // Configurations. Each one registers its session plugin (if any) and returns a `close` for the
@@ -152,49 +152,60 @@ function redisPort () {
 // ---------------------------------------------------------------------------------------------
 // Routes, the same in every configuration:
 //   /      never touches the session (what the plugin costs on routes that do not use it)
-//   /seed  puts the payload in the session (run.js calls it before measuring, never during)
-//   /read  reads one value
-//   /rw    increments a counter, so every response must carry a new session
-// /read and /rw answer with the payload's length rather than the payload, so the response size is
-// the same everywhere and run.js can check that the seeded session really holds the data.
+//   /seed  puts every key of the payload in the session (run.js calls it before measuring, never during)
+//   /read  reads one value: the payload's first key (`user` in the realistic shape, `v` in the flat one)
+//   /rw    reads that value too and increments the counter `n`, so every response must carry a new session
+//   /check answers with the counter and the JSON of everything else the session holds, for run.js
+//          to compare with the payload before it measures (never during)
+// /read and /rw answer with a few bytes whatever the payload, so the response size is the same
+// everywhere.
 
-function addRoutes (app, session, value) {
+function addRoutes (app, session, data) {
   app.get('/', async () => ({ ok: true }))
   if (!session) {
-    app.get('/seed', async () => ({ len: 0 }))
-    app.get('/read', async () => ({ len: 0 }))
-    app.get('/rw', async () => ({ n: 1, len: 0 }))
+    app.get('/seed', async () => ({ ok: true }))
+    app.get('/read', async () => ({ ok: false }))
+    app.get('/rw', async () => ({ n: 1, ok: false }))
+    app.get('/check', async () => ({ n: 0, json: '' }))
     return
   }
+  const keys = dataKeys(data)
+  const first = keys[0]
   app.get('/seed', async (req) => {
-    req.session.set('v', value)
-    return { len: value.length }
+    for (const key of Object.keys(data)) req.session.set(key, data[key])
+    return { ok: true }
   })
-  app.get('/read', async (req) => ({ len: lengthOf(req.session.get('v')) }))
-  app.get('/rw', async (req) => {
+  app.get('/read', async (req) => ({ ok: req.session.get(first) !== undefined }))
+  // For checking the harness only: BENCH_FAIL_RW=<k> makes every k-th /rw a 503 after seeding,
+  // which run.js must report as an invalid measurement.
+  const failEvery = Number(process.env.BENCH_FAIL_RW) || 0
+  let rw = 0
+  app.get('/rw', async (req, reply) => {
+    if (failEvery > 0 && ++rw % failEvery === 0 && rw > 2) return reply.code(503).send({ error: 'BENCH_FAIL_RW' })
     const n = (req.session.get('n') ?? 0) + 1
     req.session.set('n', n)
-    return { n, len: lengthOf(req.session.get('v')) }
+    return { n, ok: req.session.get(first) !== undefined }
   })
-}
-
-function lengthOf (v) {
-  return typeof v === 'string' ? v.length : 0
+  app.get('/check', async (req) => {
+    const out = {}
+    for (const key of keys) out[key] = req.session.get(key)
+    return { n: req.session.get('n') ?? 0, json: JSON.stringify(out) }
+  })
 }
 
 async function main () {
   const [configName, payloadName] = process.argv.slice(2)
   const config = CONFIGS.find((c) => c.name === configName)
   if (config === undefined) throw new Error(`unknown config "${configName}" (known: ${CONFIGS.map((c) => c.name).join(', ')})`)
-  if (config.payloads !== null && !config.payloads.includes(payloadName)) {
-    throw new Error(`config "${configName}" takes payload ${config.payloads.join(', ')}, not "${payloadName}"`)
+  if (config.payloads !== null && !takes(config, payloadName)) {
+    throw new Error(`config "${configName}" takes payload sizes ${config.payloads.join(', ')}, not "${payloadName}"`)
   }
   const why = config.unavailable?.()
   if (why !== undefined) throw new Error(why)
 
   const app = require('fastify')({ logger: false })
   const { session, close } = await config.setup(app, config)
-  addRoutes(app, session, 'x'.repeat(PAYLOADS[payloadName] ?? 0))
+  addRoutes(app, session, session ? payloadData(payloadName) : {})
   if (close) app.addHook('onClose', async () => { await close() })
   await app.listen({ host: '127.0.0.1', port: 0 })
   // Requests served, so run.js can divide this process's CPU time by them: CPU µs per request is the

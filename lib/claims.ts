@@ -103,9 +103,11 @@ export function stringifyRecord (record: SessionRecord, memo: JsonMemo | undefin
  * undefined when a top-level value does not survive JSON unchanged (undefined, a function, NaN, -0).
  * Strings and numbers are immutable and shared; objects go through a JSON round trip, which is exact
  * for them by definition (own "__proto__" keys included). With `objects` false, a record holding
- * any object gives undefined instead: for callers that have a cheaper way to copy those.
+ * any object gives undefined instead: for callers that have a cheaper way to copy those. An object
+ * identical to `shared`'s under the same key is reused, not copied: the caller vouches that no one
+ * changes it (see Session).
  */
-export function copyJsonRecord (record: SessionRecord, objects = true): SessionRecord | undefined {
+export function copyJsonRecord (record: SessionRecord, objects = true, shared?: SessionRecord): SessionRecord | undefined {
   const copy: SessionRecord = Object.create(null)
   for (const key in record) {
     const value = record[key]
@@ -119,8 +121,8 @@ export function copyJsonRecord (record: SessionRecord, objects = true): SessionR
         copy[key] = value
         break
       case 'object': {
-        if (value === null) {
-          copy[key] = null
+        if (value === null || shared?.[key] === value) {
+          copy[key] = value
           break
         }
         if (!objects) return undefined
@@ -142,4 +144,19 @@ export function isRecord (value: unknown): value is SessionRecord {
 
 function isTime (value: unknown): boolean {
   return Number.isSafeInteger(value) && (value as number) >= 0
+}
+
+/**
+ * serializeClaims(c) without its closing brace, for claims that end before the data: what every
+ * write seals, built without JSON.stringify. `audJson` is JSON.stringify(c.aud), rendered once by
+ * the caller; the session id is base64url (made so, or checked by parseClaims) and the numbers are
+ * integers, so neither needs escaping.
+ */
+export function claimsHead (c: Claims, audJson: string): string {
+  let head = `{"sid":"${c.sid}","aud":${audJson},"iat":${c.iat},"exp":${c.exp}`
+  if (c.idl !== undefined) head += `,"idl":${c.idl}`
+  if (c.skid !== undefined) head += `,"skid":${JSON.stringify(c.skid)}`
+  // base64url, like the session id (made so, or checked by parseClaims).
+  if (c.usr !== undefined) head += `,"usr":"${c.usr}"`
+  return head
 }

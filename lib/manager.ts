@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { Codec, type RejectReason } from './codec.js'
-import { copyJsonRecord, parseClaims, serializeClaims, isRecord, stringifyRecord, type Claims, type SessionRecord } from './claims.js'
+import { claimsHead, parseClaims, serializeClaims, isRecord, stringifyRecord, type Claims, type SessionRecord } from './claims.js'
 import { cookieWriter, type CookieWriter } from './cookie.js'
 import { errors } from './errors.js'
 import { KeyRing, type KeyEntry } from './keys/keyring.js'
@@ -79,6 +79,8 @@ export class SessionManager {
   readonly codec: Codec
   readonly lifetime: Lifetime
   readonly #aud: string
+  /** The audience as JSON, rendered once for every token this instance seals. */
+  readonly #audJson: string
   readonly #writer: CookieWriter
   readonly #affinityWriter: CookieWriter | undefined
   // Tokens known to be authentic, exact string match, to their plaintext: tokens this instance
@@ -112,6 +114,7 @@ export class SessionManager {
     }, config.keyWrap)
     this.lifetime = { maxAge: config.maxAge, idleTimeout: config.idleTimeout, now: nowSeconds }
     this.#aud = `${config.audience}#${config.cookieName}`
+    this.#audJson = JSON.stringify(this.#aud)
     this.#writer = cookieWriter(config.cookieName, config.cookie)
     this.#affinityWriter = config.affinityCookie === undefined ? undefined : cookieWriter(config.affinityCookie, config.cookie)
     this.maxTokenLength = config.maxCookieSize - config.cookieName.length - 1
@@ -347,7 +350,11 @@ export class SessionManager {
     }
     const version = session.storedVersion + 1
     const ttl = Math.max(1, session.remaining())
-    if (!await storage.write(this.#storeKey(session, storage)!, session.id, version, session.storedVersion, session.record, json, ttl, memo)) {
+    // For the store's cache: with data shared from the cache, the few objects this request owns are
+    // copied (far cheaper than parsing all of it again); otherwise the JSON is kept and parsed on the
+    // next read, which costs less than copying every object now.
+    const snapshot = session.snapshot(session.sharesData)
+    if (!await storage.write(this.#storeKey(session, storage)!, session.id, version, session.storedVersion, snapshot, json, ttl, memo)) {
       log.info({ session: this.config.sessionName }, 'offloaded session changed or ended by another request; this change was refused')
       throw new errors.FST_ENCSESS_STORE_CONFLICT()
     }
@@ -398,8 +405,7 @@ export class SessionManager {
   #render (session: Session, body: Body, https: boolean): Rendered {
     // The claims with the data's JSON (or the reference) spliced in as the last member.
     const claims: Claims = session.claims(this.#aud)
-    const head = serializeClaims(claims)
-    const plaintext = `${head.slice(0, -1)},${'json' in body ? `"dat":${body.json}` : `"ref":${body.ref}`}}`
+    const plaintext = `${claimsHead(claims, this.#audJson)},${'json' in body ? `"dat":${body.json}` : `"ref":${body.ref}`}}`
     const maxAge = session.remaining()
     const length = this.#writer.overhead(maxAge, https, session.cookieOptions) +
       this.codec.sealedLength(Buffer.byteLength(plaintext), this.codec.ring.current)
@@ -410,15 +416,16 @@ export class SessionManager {
     const entry = this.codec.ring.current
     const token = this.codec.seal(rendered.plaintext, entry)
     // The browser sends this token back on its next request: knowing it saves that decryption, and
-    // knowing its claims saves parsing them. The data is copied (strings and numbers are shared),
-    // so nothing the route does with the session afterwards can reach the cached claims.
+    // knowing its claims saves parsing them. The data is copied (strings, numbers and objects no
+    // route can reach are shared), so nothing the route does with the session afterwards can reach
+    // the cached claims.
     if (this.#opened !== undefined) {
       const cached: Cached = { plaintext: rendered.plaintext, entry, exact: token, storeKey: session.storeKey }
       const { head, body } = rendered
       if ('ref' in body) {
         cached.claims = Object.assign(head, { ref: body.ref })
       } else {
-        const dat = copyJsonRecord(body.dat)
+        const dat = session.snapshot(true)
         if (dat !== undefined) cached.claims = Object.assign(head, { dat })
       }
       // The token this one replaces is the browser's no longer: dropped now, its entry dies young

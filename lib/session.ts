@@ -34,11 +34,13 @@ export interface Retired {
 export class Session<T extends object = SessionRecord> {
   #id: string
   #data: SessionRecord
-  // True while #data is a cache's parsed copy (of a token, or of an offloaded value), shared by
-  // every request that loads the same one: primitives are read from it directly, and the first
-  // write or hand-out of anything mutable makes a private copy. A route that only reads strings and
-  // numbers copies nothing.
-  #shared = false
+  // A cache's parsed data (of a token, or of an offloaded value), shared by every request that
+  // loads the same one and never changed by any: #data is this very record until the first write,
+  // then a shallow copy of it. An object value still identical to #base's under the same key is
+  // shared: handing it out (get(), data()) first replaces it with a private copy of that value
+  // alone, and a write replaces only its own key. So a route that sets a counter copies no object,
+  // and the claims cached for the next token can reuse every object no request could reach.
+  #base: SessionRecord | undefined
   #lifetime: Lifetime
   /** When the session began (claims.iat). */
   #created: number
@@ -88,7 +90,7 @@ export class Session<T extends object = SessionRecord> {
       this.#id = claims.sid
       const loaded = data ?? claims.dat
       this.#data = loaded ?? Object.create(null)
-      this.#shared = shared && loaded !== undefined
+      this.#base = shared ? loaded : undefined
       this.#created = claims.iat
       // A maxAge lowered since the token was sealed shortens it; a raised one never lengthens it.
       this.#expires = Math.min(claims.exp, claims.iat + lifetime.maxAge)
@@ -121,7 +123,7 @@ export class Session<T extends object = SessionRecord> {
     if (!Object.hasOwn(this.#data, key)) return undefined
     const value = this.#data[key]
     // An object handed out may be changed in place by the caller: it must be this request's own.
-    if (this.#shared && value !== null && typeof value === 'object') return this.#own()[key] as T[K]
+    if (this.#isShared(key, value)) return this.#ownValue(key, value) as T[K]
     return value as T[K]
   }
 
@@ -130,7 +132,7 @@ export class Session<T extends object = SessionRecord> {
     if (this.unavailable !== undefined) throw this.unavailable
     checkSessionValue(key, value)
     this.#revive()
-    const data = this.#own()
+    const data = this.#detach()
     if (value === undefined) delete data[key]
     else data[key] = value
     this.changed = true
@@ -139,12 +141,31 @@ export class Session<T extends object = SessionRecord> {
   /** The session data as a plain object. Mutating it does not mark the session changed; use set(). */
   data (): Partial<T> {
     if (this.unavailable !== undefined) throw this.unavailable
-    return this.#own() as Partial<T>
+    // The caller may change anything in it from now on: nothing in it may be shared any more.
+    const data = this.#detach()
+    for (const key in data) if (this.#isShared(key, data[key])) this.#ownValue(key, data[key])
+    this.#base = undefined
+    return data as Partial<T>
   }
 
   /** @internal The data for serializing, without the private copy data() would make. Read-only. */
   get record (): SessionRecord {
     return this.#data
+  }
+
+  /**
+   * @internal A copy of the data for a cache to keep, exactly what parsing its JSON would give,
+   * sharing what no route can change: strings, numbers, and objects still shared with the record
+   * this session was loaded from. Objects of this request's own are copied, or with `copyOwn`
+   * false make it undefined; so does any value that JSON would not give back unchanged.
+   */
+  snapshot (copyOwn: boolean): SessionRecord | undefined {
+    return copyJsonRecord(this.#data, copyOwn, this.#base)
+  }
+
+  /** @internal True when some of the data is shared with a cache (see #base). */
+  get sharesData (): boolean {
+    return this.#base !== undefined
   }
 
   /** Ends the session: the response clears the cookie. A set() afterwards starts a fresh session. */
@@ -154,7 +175,7 @@ export class Session<T extends object = SessionRecord> {
     this.userRecord = undefined
     this.#id = newSessionId()
     this.#data = Object.create(null)
-    this.#shared = false
+    this.#base = undefined
     this.deleted = true
     this.changed = false
   }
@@ -162,7 +183,8 @@ export class Session<T extends object = SessionRecord> {
   /** New id and new lifetime; data is dropped except the listed keys (the login-time defence against fixation). */
   regenerate (keep: readonly (keyof T & string)[] = []): void {
     if (this.unavailable !== undefined) throw this.unavailable
-    const data = this.#own()
+    // Kept objects that are still shared stay so: they are compared with #base by identity.
+    const data = this.#data
     const kept: SessionRecord = Object.create(null)
     for (const key of keep) if (Object.hasOwn(data, key)) kept[key] = data[key]
     this.#retire()
@@ -244,13 +266,21 @@ export class Session<T extends object = SessionRecord> {
     this.userRecord = undefined
   }
 
-  #own (): SessionRecord {
-    if (this.#shared) {
-      // Shared data came from JSON, so the exact copy always exists.
-      this.#data = copyJsonRecord(this.#data)!
-      this.#shared = false
-    }
+  /** #data, made this session's own record (its values may still be shared) before a change. */
+  #detach (): SessionRecord {
+    if (this.#data === this.#base) this.#data = Object.assign(Object.create(null) as SessionRecord, this.#base)
     return this.#data
+  }
+
+  #isShared (key: string, value: unknown): boolean {
+    return value !== null && typeof value === 'object' && this.#base !== undefined && this.#base[key] === value
+  }
+
+  // Shared data came from JSON, so a JSON round trip is its exact copy.
+  #ownValue (key: string, value: unknown): unknown {
+    const copy: unknown = JSON.parse(JSON.stringify(value))
+    this.#detach()[key] = copy
+    return copy
   }
 
   #retire (): void {

@@ -3,7 +3,7 @@
 // session, version and purpose, so a store dump yields neither data nor working cookies.
 import { createHmac } from 'node:crypto'
 import type { Codec } from './codec.js'
-import { copyJsonRecord, isRecord, type JsonMemo, type SessionRecord } from './claims.js'
+import { isRecord, type JsonMemo, type SessionRecord } from './claims.js'
 import { errors } from './errors.js'
 import type { Metrics } from './metrics.js'
 import type { SessionStore, StoreEntry } from './stores/store.js'
@@ -161,7 +161,7 @@ export class Storage {
    * Writes version `version` of a session's data if the stored version is still `expected`.
    * Resolves false when another request got there first (or the session was ended).
    */
-  async write (key: string, sid: string, version: number, expected: number, data: SessionRecord, dataJson: string, ttl: number, memo?: JsonMemo): Promise<boolean> {
+  async write (key: string, sid: string, version: number, expected: number, copy: SessionRecord | undefined, dataJson: string, ttl: number, memo?: JsonMemo): Promise<boolean> {
     // dataJson is the session data already stringified for the cookie-size check: not done twice.
     const value = this.#codec.seal(`${this.#head}${JSON.stringify(sid)},"ver":${version},"dat":${dataJson}}`)
     if (value.length > MAX_STORED_LENGTH) throw new errors.FST_ENCSESS_SESSION_TOO_LARGE(value.length, MAX_STORED_LENGTH)
@@ -173,11 +173,9 @@ export class Storage {
       return false
     }
     // The session's next request reads this value back, and must get what was sealed, whatever the
-    // route does with its objects afterwards. Data of strings, numbers and booleans is copied here
-    // (the values are shared, so that is cheap); anything else keeps the JSON just sealed and is
-    // parsed on the first read, which costs less than copying objects through JSON again.
+    // route does with its objects afterwards: `copy` (see Session.snapshot) shares nothing the route
+    // can reach; without one, the JSON just sealed is kept and parsed on the first read.
     if (this.#known !== undefined) {
-      const copy = copyJsonRecord(data, false)
       const head = headOf(value)
       this.#known.set(key, copy === undefined ? { sid, version, value, head, json: dataJson, memo } : { sid, version, value, head, data: copy, memo })
     }
