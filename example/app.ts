@@ -105,8 +105,14 @@ export async function buildDemo (opts: DemoOptions = {}): Promise<FastifyInstanc
     // refusal is counted once and the next load starts clean.
     const token = req.cookies[COOKIE_NAME]
     if (token !== undefined && token !== '' && s.isNew) s.delete()
+    const user = s.get('user')
+    const sessions = user === undefined
+      ? undefined
+      : (await manager.listUserSessions(user)).map((u) => ({
+          id: u.id, device: String(u.meta?.device ?? 'unknown device'), createdAt: u.createdAt, expiresAt: u.expiresAt, current: u.id === s.id
+        }))
     reply.type('text/html; charset=utf-8')
-    return page({ user: s.get('user'), count: s.get('count') ?? 0, cart: (s.get('cart') ?? []).length, refused, development, pendingKid })
+    return page({ user, count: s.get('count') ?? 0, cart: (s.get('cart') ?? []).length, refused, development, pendingKid, sessions })
   })
   app.get('/api/state', async (req) => ({
     user: req.session.get('user') ?? null,

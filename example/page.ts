@@ -1,5 +1,6 @@
-// The demo's one page: the shop on the left (server-rendered forms), the session seen from the
-// inside on the right, filled in by a little inline script from /api/session after every load.
+// The demo's one page: the shop and the user's sessions on the left (server-rendered forms), the
+// session seen from the inside on the right, filled in by a little inline script from /api/session
+// after every load.
 
 export interface PageState {
   user: string | undefined
@@ -11,6 +12,17 @@ export interface PageState {
   development: boolean
   /** A key added but not yet promoted. */
   pendingKid: string | undefined
+  /** When logged in: the user's live sessions (listUserSessions). */
+  sessions?: SessionRow[]
+}
+
+export interface SessionRow {
+  id: string
+  device: string
+  /** Seconds since the epoch. */
+  createdAt: number
+  expiresAt: number
+  current: boolean
 }
 
 function escape (s: string): string {
@@ -58,6 +70,14 @@ ul.keys li.sealed{background:#efeafd}
 .grid{display:grid;grid-template-columns:1fr 1fr 1fr;gap:8px}
 .grid div{background:#f6f7fa;border-radius:8px;padding:6px 10px}
 .grid b{display:block;font-family:ui-monospace,monospace;font-size:15px}
+.col{display:flex;flex-direction:column;gap:20px}
+ul.sessions{list-style:none;padding:0;margin:0 0 10px}
+ul.sessions li{display:flex;align-items:center;gap:10px;padding:6px 10px;margin-bottom:6px;border-radius:8px;background:#f6f7fa}
+ul.sessions li.current{background:#e6f4ea}
+ul.sessions li>div{flex:1;min-width:0}
+ul.sessions .device{font-size:13px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+ul.sessions form{margin:0}
+.here{padding:2px 8px;border-radius:999px;background:#1e7b34;color:#fff;font-size:12px;white-space:nowrap}
 `
 
 // Runs in the browser: fetch what the server sees in this session, render it, tick the clocks.
@@ -103,6 +123,34 @@ setInterval(tick, 1000)
 load()
 `
 
+/** A duration in seconds as "1h 2m" (or "12s" under a minute), for the sessions list. */
+function span (seconds: number): string {
+  const s = Math.max(0, Math.round(seconds))
+  const h = Math.floor(s / 3600)
+  const m = Math.floor(s % 3600 / 60)
+  return h === 0 && m === 0 ? `${s}s` : `${h === 0 ? '' : `${h}h `}${m}m`
+}
+
+/** "Your sessions": one row per live session of the user, this one marked, the others endable. */
+function sessionsPanel (rows: SessionRow[]): string {
+  const now = Date.now() / 1000
+  const items = rows.map((r) => `<li${r.current ? ' class="current"' : ''}><div><div class="device" title="${escape(r.device)}">${escape(r.device)}</div>` +
+    `<div class="muted">created ${span(now - r.createdAt)} ago · expires in ${span(r.expiresAt - now)}</div></div>` +
+    (r.current
+      ? '<span class="here">this device</span>'
+      : `<form method="post" action="/sessions/end"><input type="hidden" name="id" value="${escape(r.id)}"><button class="danger">End</button></form>`) +
+    '</li>').join('\n')
+  const others = rows.some((r) => !r.current)
+  return `<section id="sessions">
+<h2>Your sessions</h2>
+<ul class="sessions">
+${items}
+</ul>
+<form method="post" action="/sessions/others"><button class="danger"${others ? '' : ' disabled'}>Sign out other devices</button></form>
+<p class="muted">Every login of this user, wherever it is (log in from another browser to see it here). Ending one refuses its cookie on its next request, counted as <code>revoked</code>.</p>
+</section>`
+}
+
 export function page (s: PageState): string {
   const login = s.user === undefined
     ? '<form method="post" action="/login"><input name="user" placeholder="your name" required> <button>Log in</button></form>'
@@ -121,6 +169,7 @@ export function page (s: PageState): string {
 <body>
 <header><h1>fastify-encrypted-session demo</h1><p>The whole session is one encrypted cookie (compact JWE, A256GCM); a session too large for a cookie moves to the store.</p></header>
 <main>
+<div class="col">
 <section>
 ${banner}<h2>The shop</h2>
 ${login}
@@ -138,6 +187,8 @@ ${login}
 <p class="muted">Changes one character of the encrypted cookie in your browser.</p>
 ${keys}
 </section>
+${s.sessions === undefined ? '' : sessionsPanel(s.sessions)}
+</div>
 <section id="inspector">
 <h2>Inside your session</h2>
 <h3>Where the data lives</h3>

@@ -2,7 +2,8 @@
 // playwright-core) against the built demo on 127.0.0.1: where the data lives and the cookie's size
 // against maxCookieSize, the kid that sealed it and the keys held, the deadlines counting down, the
 // decode counters; tampering is refused and counted, a growing cart moves to the store and back,
-// and a key added and promoted re-seals the session without logging anyone out. With
+// and a key added and promoted re-seals the session without logging anyone out; two browsers logged
+// in as one user both appear under "Your sessions", and "Sign out other devices" ends the other. With
 // DEMO_SCREENSHOT=<file.png> it also saves the screenshot the README shows.
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
@@ -43,8 +44,8 @@ interface Reported {
 }
 
 withChromium('test/demo-browser.test.ts', (browser) => {
-  async function open (t: Test, base: string): Promise<{ context: BrowserContext, page: Page, failures: string[] }> {
-    const context = await browser().newContext({ viewport: { width: 1180, height: 900 }, deviceScaleFactor: 1 })
+  async function open (t: Test, base: string, userAgent?: string): Promise<{ context: BrowserContext, page: Page, failures: string[] }> {
+    const context = await browser().newContext({ viewport: { width: 1180, height: 900 }, deviceScaleFactor: 1, userAgent })
     t.teardown(() => context.close())
     const page = await context.newPage()
     page.setDefaultTimeout(STEP_TIMEOUT_MS)
@@ -122,7 +123,7 @@ withChromium('test/demo-browser.test.ts', (browser) => {
     t.same(s.keys, ['first (current, seals)'], 'the key this instance holds')
     t.equal(s.kid, '–', 'no cookie, no kid')
     t.same(Object.values(s.refused).filter((n) => n > 0), [], 'no refusal counted')
-    t.equal(Object.keys(s.refused).length, 13, 'every refusal reason is shown')
+    t.equal(Object.keys(s.refused).length, 14, 'every refusal reason is shown')
 
     // Log in: the session lives in the cookie, sealed by the current key, deadlines counting down.
     const loginResponse = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/login')
@@ -167,7 +168,7 @@ withChromium('test/demo-browser.test.ts', (browser) => {
     }
     t.equal(s.where, 'in the store (CountingStore, version 1)', `offloaded at ${cart} items`)
     t.equal(s.cart, String(cart))
-    t.equal(store.size, 1, 'one entry in the store')
+    t.equal(store.size, 2, 'two entries in the store: the session, and ada\'s list of sessions (userKey)')
     t.ok(sizes.every((p, i) => i === 0 || p > sizes[i - 1]!), `the bar grew while the cart lived in the cookie: ${sizes.map((p) => p.toFixed(0)).join(', ')} %`)
     t.ok(sizes[sizes.length - 1]! > 50, 'up to past half of maxCookieSize')
     t.ok(s.barPercent < 15, `once offloaded the cookie is a small reference (${s.size})`)
@@ -208,6 +209,49 @@ withChromium('test/demo-browser.test.ts', (browser) => {
     }
 
     t.same(failures, [], 'no request failed')
+  })
+
+  /** The "Your sessions" panel: each row's device label, and whether it is marked as this device. */
+  async function sessionsListed (page: Page): Promise<[string, boolean][]> {
+    const rows: [string, boolean][] = []
+    for (const li of await page.locator('#sessions li').all()) {
+      rows.push([(await li.locator('.device').textContent()) ?? '', await li.locator('.here').count() === 1])
+    }
+    return rows
+  }
+
+  t.test('two devices of one user: the first lists both and signs the other out', async (t) => {
+    const app = await buildDemo({ keys: generateKey('first').entry, store: new CountingStore(), env: {} })
+    t.teardown(() => app.close())
+    const base = await app.listen({ host: '127.0.0.1', port: 0 })
+    const laptop = await open(t, base, 'Laptop browser')
+    const phone = await open(t, base, 'Phone browser')
+    t.equal(await laptop.page.locator('#sessions').count(), 0, 'logged out: no sessions panel')
+    await login(laptop.page, 'ada')
+    await login(phone.page, 'ada')
+    await laptop.page.goto(`${base}/`)
+    await inspected(laptop.page)
+    t.same(await sessionsListed(laptop.page), [['Laptop browser', true], ['Phone browser', false]], 'the laptop lists both, itself marked')
+    t.equal(await laptop.page.getByRole('button', { name: 'End', exact: true }).count(), 1, 'an End button for the other session only')
+    t.same(await sessionsListed(phone.page), [['Laptop browser', false], ['Phone browser', true]], 'the phone lists both, itself marked')
+
+    await click(laptop.page, 'Sign out other devices')
+    t.equal((await shown(laptop.page)).user, 'ada', 'the laptop stays logged in')
+    t.same(await sessionsListed(laptop.page), [['Laptop browser', true]], 'and lists itself alone')
+    t.equal(await laptop.page.getByRole('button', { name: 'Sign out other devices', exact: true }).isDisabled(), true, 'no other device left')
+
+    t.equal((await phone.page.goto(`${base}/`))?.status(), 200, 'the phone\'s next load is a page, not an error')
+    await inspected(phone.page)
+    const p = await shown(phone.page)
+    t.equal(p.user, null, 'the phone is logged out')
+    t.equal(p.refused.revoked, 1, 'its cookie was refused, counted as revoked')
+    t.match(await phone.page.locator('#refused-banner').textContent(), /refused \(revoked\)/, 'and the page says so')
+    t.equal(await phone.page.locator('#sessions').count(), 0, 'no sessions panel once logged out')
+
+    await laptop.page.goto(`${base}/`)
+    await inspected(laptop.page)
+    t.equal((await shown(laptop.page)).user, 'ada', 'the laptop is still logged in on its next load')
+    t.same([...laptop.failures, ...phone.failures], [], 'no request failed')
   })
 
   t.test('in production mode the page offers no key buttons and the routes do not exist', async (t) => {
