@@ -133,8 +133,8 @@ withChromium('test/browser.test.ts', (browser) => {
       await checkStored(t, await submit(page, '+1', '/count'), `count ${i}`)
       t.same(await shown(), { user: 'ada', count: String(i), cart: '1' }, `the page shows count ${i}`)
     }
-    t.equal(store.size, 0, 'so far the session lives wholly in the cookie')
-    t.same(store.calls, [], 'and the store was never asked')
+    t.equal(store.sessionEntries, 0, 'so far the session lives wholly in the cookie')
+    t.same(store.sessionCalls, [], 'and the store was never asked for it (only ada\'s list of sessions is there: the demo sets userKey)')
 
     // Grow the cart 25 at a time until it holds more than 70 items: at some step the session no
     // longer fits a cookie and moves to the store, the cookie keeping a small reference.
@@ -147,15 +147,15 @@ withChromium('test/browser.test.ts', (browser) => {
       t.same(await shown(), { user: 'ada', count: '3', cart: String(cart) }, `the page shows ${cart} items`)
       t.same(await apiState(), { user: 'ada', count: 3, cart }, `the server state has ${cart} items`)
       lengths.push(cookie.value.length)
-      if (offloadedAt === undefined && store.size > 0) offloadedAt = cart
+      if (offloadedAt === undefined && store.sessionEntries > 0) offloadedAt = cart
     }
     t.equal(cart, 76, 'three clicks of Add 25')
     t.comment(`cookie value lengths while the cart grew: ${lengths.join(', ')}; offloaded at ${offloadedAt} items`)
     t.ok(offloadedAt !== undefined, 'the session moved to the store')
-    t.equal(store.size, 1, 'one store entry')
+    t.equal(store.sessionEntries, 1, 'one session entry in the store')
     t.ok(lengths[lengths.length - 1]! < 600, 'once offloaded, the cookie is a small reference')
     t.ok(Math.max(...lengths) > 2000, 'before that the cookie carried the growing cart itself')
-    t.ok(store.calls.includes('set'), 'the data was written to the store')
+    t.ok(store.sessionCalls.includes('set'), 'the data was written to the store')
 
     // A reload reads the offloaded data back through the cookie's reference.
     const reload = await page.reload()
@@ -175,7 +175,7 @@ withChromium('test/browser.test.ts', (browser) => {
     // a copy of that cookie now opens an empty session.
     const replay = await fetch(`${base}/api/state`, { headers: { cookie: `session=${copied}` } })
     t.same(await replay.json(), { user: null, count: 0, cart: 0 }, 'a copy of the offloaded cookie is dead after logout')
-    t.ok(store.calls.includes('end'), 'logout wrote a tombstone')
+    t.ok(store.sessionCalls.includes('end'), 'logout wrote a tombstone')
 
     t.same(failures, [], 'no request failed')
   })

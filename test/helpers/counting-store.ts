@@ -5,21 +5,37 @@ import type { StoreEntry } from '../../lib/stores/store.js'
 export class CountingStore extends MemoryStore {
   readonly calls: string[] = []
   readonly ttls: number[] = []
+  /** The calls on session entries only: per-user records (userKey, keys "u:…") left out. */
+  readonly sessionCalls: string[] = []
+  readonly #sessionKeys = new Set<string>()
 
   override async get (key: string): Promise<StoreEntry | undefined> {
-    this.calls.push('get')
+    this.#record(key, 'get')
     return super.get(key)
   }
 
   override async set (key: string, entry: StoreEntry, ttl: number, expectedVersion?: number): Promise<boolean> {
-    this.calls.push(entry.version === -1 ? 'end' : 'set')
+    this.#record(key, entry.version === -1 ? 'end' : 'set')
     this.ttls.push(ttl)
-    return super.set(key, entry, ttl, expectedVersion)
+    const written = await super.set(key, entry, ttl, expectedVersion)
+    if (written && !isUserRecord(key)) this.#sessionKeys.add(key)
+    return written
   }
 
   override async delete (key: string): Promise<void> {
-    this.calls.push('delete')
+    this.#record(key, 'delete')
+    this.#sessionKeys.delete(key)
     return super.delete(key)
+  }
+
+  /** Session entries (tombstones included) written and not deleted since; per-user records left out. */
+  get sessionEntries (): number {
+    return this.#sessionKeys.size
+  }
+
+  #record (key: string, call: string): void {
+    this.calls.push(call)
+    if (!isUserRecord(key)) this.sessionCalls.push(call)
   }
 
   /** Raw access for tampering tests. */
@@ -30,6 +46,10 @@ export class CountingStore extends MemoryStore {
   async put (key: string, entry: StoreEntry): Promise<void> {
     await super.set(key, entry, 3600)
   }
+}
+
+function isUserRecord (key: string): boolean {
+  return key.startsWith('u:')
 }
 
 /**
