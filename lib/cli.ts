@@ -89,11 +89,12 @@ async function kmsKeygen (o: KmsKeygen, out: (line: string) => void, err: (line:
     out(`${o.kid}:${Buffer.from(result.CiphertextBlob).toString('base64')}`)
     return 0
   } catch (e) {
-    err(`fastify-encrypted-session: ${e instanceof Error ? e.message : String(e)}`)
-    return 1
+    // callKms and the SDK's command constructor throw Error objects only.
+    err(`fastify-encrypted-session: ${(e as Error).message}`)
   } finally {
     client.destroy()
   }
+  return 1
 }
 
 function usage (err: (line: string) => void, problem: string): number {
@@ -105,8 +106,9 @@ function usage (err: (line: string) => void, problem: string): number {
 
 if (require.main === module) {
   main(process.argv.slice(2), (l) => process.stdout.write(`${l}\n`), (l) => process.stderr.write(`${l}\n`))
-    .then((code) => { process.exitCode = code }, (e: unknown) => {
-      process.stderr.write(`fastify-encrypted-session: ${e instanceof Error ? e.message : String(e)}\n`)
+    .then((code) => { process.exitCode = code }, (e: Error) => {
+      // main rejects only with the SDK client constructor's Error (e.g. an empty --region).
+      process.stderr.write(`fastify-encrypted-session: ${e.message}\n`)
       process.exitCode = 1
     })
 }
