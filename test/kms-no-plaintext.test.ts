@@ -16,7 +16,8 @@ t.test('no Plaintext in the Decrypt answer: register fails with FST_ENCSESS_INVA
   kms.fail('no-plaintext')
   const app = Fastify()
   t.teardown(() => app.close().catch(() => {}))
-  app.register(plugin, { keys: kmsKeys({ client, encryptionContext: { app: 'shop' }, keys: k1.entry }), cookie: { secure: false } })
+  const options: Record<string, unknown> = { keys: kmsKeys({ client, encryptionContext: { app: 'shop' }, keys: k1.entry }), cookie: { secure: false } }
+  app.register(plugin, options)
   const err = await app.ready().then(() => { throw new Error('register succeeded') }, (e: Error & { code?: string }) => e)
   t.equal(err.code, 'FST_ENCSESS_INVALID_KEY')
   t.match(err.message, /^Invalid session key "k1": KMS returned no plaintext\./)

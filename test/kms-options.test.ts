@@ -32,7 +32,7 @@ t.test('kmsKeys() without an options object', async (t) => {
 t.test('the wrapped key list: empty, or an entry that is not an object, fails the load with what is wrong', async (t) => {
   const client = new KMSClient({ region: 'us-east-1', endpoint: 'http://127.0.0.1:1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } })
   t.teardown(() => client.destroy())
-  const load = (keys: unknown) => kmsKeys({ client, encryptionContext: { app: 'shop' }, keys: keys as string })()
+  const load = async (keys: unknown): Promise<unknown> => await kmsKeys({ client, encryptionContext: { app: 'shop' }, keys: keys as string })()
   await t.rejects(load([]), { code: 'FST_ENCSESS_INVALID_OPTION', message: /"kmsKeys\.keys": it holds no key/ })
   await t.rejects(load([null]), { code: 'FST_ENCSESS_INVALID_OPTION', message: /"kmsKeys\.keys": entry 1 is not an object \{ kid, ciphertext \}/ })
   await t.rejects(load(['k1:abc']), { code: 'FST_ENCSESS_INVALID_OPTION', message: /entry 1 is not an object/ })
