@@ -48,11 +48,14 @@ t.test('a second registration of the same sessionName in one scope', async (t) =
   t.equal(err.message, 'Invalid option "sessionName": "session" is already registered in this scope.')
 })
 
-t.test('a key set whose JWK or { kid, key } entry is not an object', async (t) => {
+t.test('a key set whose JWK or { kid, key } entry is not an object, or a JWK Set text without a keys array', async (t) => {
   const jwk = await registerError(t, { keys: { keys: [null] } })
   t.equal(jwk.code, 'FST_ENCSESS_INVALID_KEY_SET')
   t.match(jwk.message, /^Invalid session key set: JWK 1 is not an object\./)
   const pair = await registerError(t, { keys: [{ kid: 'k1', key: KEY1.key }, 'k2'] })
   t.equal(pair.code, 'FST_ENCSESS_INVALID_KEY_SET')
   t.match(pair.message, /^Invalid session key set: entry 2 is not an object \{ kid, key \}\./)
+  const list = await registerError(t, { keys: '{"keys": 5}' })
+  t.equal(list.code, 'FST_ENCSESS_INVALID_KEY_SET')
+  t.match(list.message, /^Invalid session key set: a JWK Set needs a "keys" array\./)
 })
