@@ -53,3 +53,24 @@ t.test('a session key that is not a string is a TypeError (a 500: a bug in the r
   t.equal(res.json().message, 'session keys must be strings')
   t.equal(sessionCookie(res), undefined)
 })
+
+t.test('store failing only on writes: regenerate() cannot record the old identity as ended, so it is a 503', async (t) => {
+  const memory = new MemoryStore()
+  let writesFail = false
+  const store: SessionStore = {
+    get: async (key) => await memory.get(key),
+    set: async (key, entry, ttl, expected) => { if (writesFail) throw new Error('READONLY replica'); return await memory.set(key, entry, ttl, expected) },
+    delete: async (key) => { await memory.delete(key) }
+  }
+  const { app } = await build(t, { store, revocation: true, storeTimeout: 200 }, routes)
+  const value = sessionCookie(await app.inject({ method: 'POST', url: '/put', payload: { n: 1 } }))!.value
+  writesFail = true
+  const res = await app.inject({ method: 'POST', url: '/regenerate', cookies: { session: value } })
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().code, 'FST_ENCSESS_STORE_UNAVAILABLE')
+  t.equal(sessionCookie(res), undefined, 'no new identity handed out')
+  writesFail = false
+  const again = await app.inject({ method: 'POST', url: '/regenerate', cookies: { session: value } })
+  t.equal(again.statusCode, 200)
+  t.not(sessionCookie(again)!.value, value, 'once the store is back, regenerate works')
+})
