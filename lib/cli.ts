@@ -111,11 +111,12 @@ async function kmsKeygen (o: KmsKeygen, out: (line: string) => void, err: (line:
     out(`${o.kid}:${Buffer.from(result.CiphertextBlob).toString('base64')}`)
     return 0
   } catch (e) {
-    err(`fastify-encrypted-session: ${e instanceof Error ? e.message : String(e)}`)
-    return 1
+    // callKms and the SDK's command constructor throw Error objects only.
+    err(`fastify-encrypted-session: ${(e as Error).message}`)
   } finally {
     client.destroy()
   }
+  return 1
 }
 
 function usage (err: (line: string) => void, problem: string): number {

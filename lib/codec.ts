@@ -104,9 +104,9 @@ export class Codec {
     this.#offset += this.#slot
     const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 })
     cipher.setAAD(aad)
-    const head = cipher.update(plaintext)
-    const tail = cipher.final()
-    const ct = tail.length === 0 ? head : Buffer.concat([head, tail])
+    const ct = cipher.update(plaintext)
+    // GCM is a stream mode: final() adds no bytes, it only computes the tag.
+    cipher.final()
     this.#onSeal(entry.kid)
     return `${prefix}.${iv.toString('base64url')}.${ct.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`
   }

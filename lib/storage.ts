@@ -208,16 +208,19 @@ export class Storage {
     })
     pending.catch(() => {})
     const started = performance.now()
+    // The failure is handled after the try, so that no never-run continuation is left behind it.
+    let failure: unknown
     try {
       return await Promise.race([pending, timeout])
     } catch (err) {
-      this.#metrics.store.errors++
-      if ((err as { code?: string }).code === 'FST_ENCSESS_STORE_UNAVAILABLE') throw err
-      throw new errors.FST_ENCSESS_STORE_UNAVAILABLE(`${what} failed`, { cause: err })
+      failure = err
     } finally {
       clearTimeout(timer)
       this.#metrics.storeSeconds.observe((performance.now() - started) / 1000)
     }
+    this.#metrics.store.errors++
+    if ((failure as { code?: string }).code === 'FST_ENCSESS_STORE_UNAVAILABLE') throw failure
+    throw new errors.FST_ENCSESS_STORE_UNAVAILABLE(`${what} failed`, { cause: failure })
   }
 }
 
@@ -229,11 +232,11 @@ function memoLength (memo: JsonMemo | undefined): number {
   return length
 }
 
-/** A compact JWE up to its IV (header, encrypted key, IV), or undefined when it is not one. */
-function headOf (value: string): string | undefined {
-  const d1 = value.indexOf('.')
-  const d2 = d1 === -1 ? -1 : value.indexOf('.', d1 + 1)
-  const d3 = d2 === -1 ? -1 : value.indexOf('.', d2 + 1)
-  // An IV is 16 characters (12 bytes); anything shorter is not a value this codec sealed.
-  return d3 - d2 === 17 ? value.slice(0, d3) : undefined
+/**
+ * A compact JWE up to its IV (header, encrypted key, IV). Only values this codec just sealed or
+ * authenticated get here, so all five parts and the 16-character IV are there.
+ */
+function headOf (value: string): string {
+  const d2 = value.indexOf('.', value.indexOf('.') + 1)
+  return value.slice(0, value.indexOf('.', d2 + 1))
 }

@@ -5,6 +5,7 @@ import t from 'tap'
 import { request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { build, engine, sessionCookie } from './helpers/app.js'
+import { CountingStore } from './helpers/counting-store.js'
 
 function get (port: number, path: string, cookie: string): Promise<{ status: number, body: string, setCookie: string[] | undefined }> {
   return new Promise((resolve, reject) => {
@@ -36,6 +37,23 @@ t.test('two valid session cookies: empty session, counted, whichever order', asy
     t.equal(res.setCookie, undefined)
   }
   t.equal(engine(app).metrics.rejected.duplicate, 3)
+})
+
+t.test('with a store (offloaded sessions, loaded before the route): the same policy, the store not asked', async (t) => {
+  const store = new CountingStore()
+  const { app } = await build(t, { store })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const port = (app.server.address() as AddressInfo).port
+  const big = 'x'.repeat(6000)
+  const mine = sessionCookie(await app.inject({ method: 'POST', url: '/put', payload: { owner: 'victim', big } }))!.value
+  const theirs = sessionCookie(await app.inject({ method: 'POST', url: '/put', payload: { owner: 'attacker', big } }))!.value
+  store.calls.length = 0
+  const res = await get(port, '/read', `session=${theirs}; session=${mine}`)
+  t.equal(res.status, 200)
+  t.equal(JSON.parse(res.body).n, null)
+  t.equal(res.setCookie, undefined)
+  t.same(store.calls, [], 'neither stored session was read')
+  t.equal(engine(app).metrics.rejected.duplicate, 1)
 })
 
 t.test('look-alike names are not duplicates', async (t) => {

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { KMSClient } from '@aws-sdk/client-kms'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { build, engine, sessionCookie, plugin, within } from './helpers/app.js'
-import { fakeKms, type FakeKms, type KmsFault } from './helpers/fake-kms.js'
+import { fakeKms, withAwsTestCredentials, type FakeKms, type KmsFault } from './helpers/fake-kms.js'
 import { kmsKeys, loadKmsCommands, type KmsKeysOptions } from '../lib/keys/kms.js'
 import { main } from '../lib/cli.js'
 import pluginExports from '../lib/index.js'
@@ -313,15 +313,7 @@ t.test('the AWS SDK is optional: not loaded by the plugin, a clear error when km
 
 t.test('keygen --kms-key-id prints a SESSION_KEYS_KMS entry (never the plaintext) that kmsKeys loads', async (t) => {
   const kms = await fakeKms(t)
-  const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY }
-  process.env.AWS_ACCESS_KEY_ID = 'test'
-  process.env.AWS_SECRET_ACCESS_KEY = 'test'
-  t.teardown(() => {
-    for (const [name, value] of [['AWS_ACCESS_KEY_ID', saved.id], ['AWS_SECRET_ACCESS_KEY', saved.secret]] as const) {
-      if (value === undefined) delete process.env[name]
-      else process.env[name] = value
-    }
-  })
+  withAwsTestCredentials(t)
   const run = async (...args: string[]): Promise<{ code: number, out: string[], err: string[] }> => {
     const out: string[] = []
     const err: string[] = []

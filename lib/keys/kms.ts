@@ -122,18 +122,19 @@ export async function callKms (client: KmsClientLike, command: unknown, ms: numb
   })
   const sent = Promise.resolve().then(() => client.send(command, { abortSignal: controller.signal }))
   sent.catch(() => {})
+  let failure: unknown
   try {
     return await Promise.race([sent, deadline])
   } catch (err) {
-    if (timedOut) throw new Error(`KMS ${what} did not answer within ${ms} ms`)
-    const name = errorName(err)
-    const coded = permanent?.(name)
-    if (coded !== undefined) throw coded
-    throw new Error(`KMS ${what} failed: ${describeKmsError(err)}`)
+    failure = err
   } finally {
     clearTimeout(timer)
     outer?.removeEventListener('abort', onOuter)
   }
+  if (timedOut) throw new Error(`KMS ${what} did not answer within ${ms} ms`)
+  const coded = permanent?.(errorName(failure))
+  if (coded !== undefined) throw coded
+  throw new Error(`KMS ${what} failed: ${describeKmsError(failure)}`)
 }
 
 /** "Name (HTTP 400, code X): message", safe to log. */

@@ -38,7 +38,8 @@ export function parseKeySet (input: unknown): RawKey[] {
   } else if (typeof input === 'object' && Array.isArray((input as { keys?: unknown }).keys)) {
     keys = fromJwks(input)
   } else {
-    throw new errors.FST_ENCSESS_INVALID_KEY_SET(`expected a string, a JWK Set or an array, got ${describe(input)}`)
+    // null was refused above, so typeof names what was given.
+    throw new errors.FST_ENCSESS_INVALID_KEY_SET(`expected a string, a JWK Set or an array, got ${typeof input}`)
   }
   if (keys.length === 0) throw new errors.FST_ENCSESS_INVALID_KEY_SET('the set holds no key')
   checkUnique(keys)
@@ -144,8 +145,4 @@ function checkUnique (keys: RawKey[]): void {
       }
     }
   }
-}
-
-function describe (value: unknown): string {
-  return value === null ? 'null' : typeof value
 }

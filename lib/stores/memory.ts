@@ -77,11 +77,8 @@ export class MemoryStore implements SessionStore {
     // Expiry is kept in the record rather than in lru-cache's own TTL so that the injected clock is
     // the single source of truth: lru-cache debounces its clock reads with timers and treats a
     // start time of 0 as "no TTL", both of which would make a fake clock lie.
-    this.#cache = new LRUCache<string, Held>({
-      max: maxEntries,
-      maxSize: this.#maxBytes,
-      sizeCalculation: (record, key) => sizeOf(key, record.value)
-    })
+    // Every set() passes the entry's size, so no sizeCalculation is needed (or ever called).
+    this.#cache = new LRUCache<string, Held>({ max: maxEntries, maxSize: this.#maxBytes })
   }
 
   /** Entries held, including expired ones not yet reclaimed. */

@@ -192,6 +192,9 @@ export class RedisStore implements SessionStore {
     if (raw === null) return undefined
     if (raw === 1) return 'unchanged'
     if (raw === -1) return 'oversized'
+    // GET and the check scripts answer a string, nil, 1 or -1 (handled above); a guard against a
+    // non-conforming server or proxy that cannot be reached with Redis.
+    /* c8 ignore next */
     if (typeof raw !== 'string') throw new errors.FST_ENCSESS_STORE_UNAVAILABLE(`unexpected reply to a read: ${typeof raw}`)
     const match = ENCODED.exec(raw)
     const version = match === null ? NaN : Number(match[1])
@@ -212,6 +215,9 @@ export class RedisStore implements SessionStore {
     const encoded = Buffer.from(`${entry.version}:${entry.value}`)
     if (expectedVersion === undefined) {
       const reply = await this.#client.set(redisKey, encoded, 'EX', ttl)
+      // Redis answers a SET with EX (no NX/XX/GET) with OK or an error, which rejects above; this
+      // guards against a non-conforming server or proxy and cannot be reached with Redis.
+      /* c8 ignore next 3 */
       if (reply !== 'OK') {
         throw new errors.FST_ENCSESS_STORE_UNAVAILABLE(`unexpected reply to SET: ${String(reply)}`)
       }
@@ -231,6 +237,8 @@ export class RedisStore implements SessionStore {
       this.#client.set(staged, encoded, 'EX', ttl),
       (this.#client as unknown as ScriptClient)[CAS_COMMAND](redisKey, staged, String(expectedVersion))
     ])
+    // As above: Redis answers this SET with OK or an error; a guard against a non-conforming server.
+    /* c8 ignore next */
     if (setReply !== 'OK') throw new errors.FST_ENCSESS_STORE_UNAVAILABLE(`unexpected reply to SET: ${String(setReply)}`)
     if (reply !== 1 && reply !== 0) {
       throw new errors.FST_ENCSESS_STORE_UNAVAILABLE(`unexpected reply to the compare-and-set script: ${String(reply)}`)

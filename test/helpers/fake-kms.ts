@@ -23,6 +23,12 @@ export type KmsFault =
   | 'short-key'
   /** Decrypt behaves as if the caller's encryption context did not match (InvalidCiphertextException). */
   | 'wrong-context'
+  /** GenerateDataKey answers 200 with the plaintext but without a CiphertextBlob (a broken KMS-compatible service). */
+  | 'no-blob'
+  /** Decrypt answers 200 without Plaintext (as KMS does for a request with a Recipient: only CiphertextForRecipient). */
+  | 'no-plaintext'
+  /** GenerateDataKey answers without KeyId (the ARN of the key that wrapped it), as some KMS-compatible services do. */
+  | 'no-key-id'
 
 export interface KmsCall {
   target: string
@@ -167,6 +173,7 @@ export class FakeKms extends EventEmitter {
       if (typeof body.CiphertextBlob !== 'string') return error(res, 400, 'ValidationException', 'CiphertextBlob is required')
       const plaintext = fault === 'wrong-context' ? undefined : this.#unwrap(Buffer.from(body.CiphertextBlob, 'base64'), context)
       if (plaintext === undefined) return error(res, 400, 'InvalidCiphertextException', '')
+      if (fault === 'no-plaintext') return json(res, 200, { KeyId: this.keyArn, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' })
       return json(res, 200, {
         KeyId: this.keyArn,
         Plaintext: (fault === 'short-key' ? plaintext.subarray(0, 16) : plaintext).toString('base64'),
@@ -178,6 +185,8 @@ export class FakeKms extends EventEmitter {
       if (body.KeySpec !== 'AES_256' && body.NumberOfBytes !== 32) return error(res, 400, 'ValidationException', 'this fake only makes AES_256 keys')
       const plaintext = randomBytes(32)
       this.generated.push(plaintext)
+      if (fault === 'no-key-id') return json(res, 200, { CiphertextBlob: this.wrap(plaintext, context).toString('base64'), Plaintext: plaintext.toString('base64') })
+      if (fault === 'no-blob') return json(res, 200, { KeyId: this.keyArn, Plaintext: plaintext.toString('base64') })
       return json(res, 200, { KeyId: this.keyArn, CiphertextBlob: this.wrap(plaintext, context).toString('base64'), Plaintext: plaintext.toString('base64') })
     }
     return error(res, 400, 'UnknownOperationException', `unsupported target ${target}`)
@@ -193,6 +202,22 @@ export async function fakeKms (t: { teardown: (fn: () => unknown) => void }): Pr
   const kms = await new FakeKms().start()
   t.teardown(() => kms.close())
   return kms
+}
+
+/**
+ * Test credentials in the environment for the test's duration, for SDK clients built without
+ * explicit ones (the CLI's): the fake KMS checks that requests are signed, not by whom.
+ */
+export function withAwsTestCredentials (t: { teardown: (fn: () => unknown) => void }): void {
+  const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY }
+  process.env.AWS_ACCESS_KEY_ID = 'test'
+  process.env.AWS_SECRET_ACCESS_KEY = 'test'
+  t.teardown(() => {
+    for (const [name, value] of [['AWS_ACCESS_KEY_ID', saved.id], ['AWS_SECRET_ACCESS_KEY', saved.secret]] as const) {
+      if (value === undefined) delete process.env[name]
+      else process.env[name] = value
+    }
+  })
 }
 
 // The encryption context as AAD: keys sorted, so the order a client sends them in does not matter.
