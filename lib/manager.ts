@@ -19,8 +19,6 @@ import { Storage } from './storage.js'
 import { UserSessions } from './users.js'
 import type { Config } from './options.js'
 
-export { DUPLICATE } from './loader.js'
-
 interface Rendered {
   plaintext: string
   /** The claims without their last member, which is `body`. */
