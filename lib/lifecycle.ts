@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { SessionManager } from './manager.js'
 import { Session } from './session.js'
-import { DUPLICATE } from './manager.js'
+import { DUPLICATE } from './loader.js'
 
 type Slot = Record<symbol, Session | null>
 type Done = (err: Error | null, payload?: unknown) => void

@@ -1,67 +1,23 @@
-// One registration's engine: turns a cookie value into a Session and a Session back into a
-// Set-Cookie value. It holds everything per registration (keys, cache, counters), never globally.
+// One registration's engine: turns a cookie value into a Session (through loader.ts) and a Session
+// back into a Set-Cookie value. It holds everything per registration (keys, cache, counters), never
+// globally.
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { Codec, type RejectReason } from './codec.js'
-import { claimsHead, parseClaims, serializeClaims, isRecord, stringifyRecord, type Claims, type SessionRecord } from './claims.js'
+import { claimsHead, serializeClaims, isRecord, stringifyRecord, type Claims, type SessionRecord } from './claims.js'
 import { cookieWriter, type CookieWriter } from './cookie.js'
 import { errors } from './errors.js'
-import { KeyRing, type KeyEntry } from './keys/keyring.js'
-import { nowSeconds, refusalAt } from './lifetime.js'
+import { KeyRing } from './keys/keyring.js'
+import { nowSeconds } from './lifetime.js'
 import { parseKeySet, type RawKey } from './keys/parse.js'
 import type { KeyRefresher } from './keys/refresher.js'
+import { SessionLoader, type Authentic, type Body, type DUPLICATE } from './loader.js'
 import { Metrics } from './metrics.js'
 import { Session, type Lifetime } from './session.js'
 import { dataJson } from './session-data.js'
 import { Storage } from './storage.js'
-import { TokenCache } from './token-cache.js'
 import { UserSessions } from './users.js'
 import type { Config } from './options.js'
-
-/** Stands for "two cookies of the session's name in one request". */
-export const DUPLICATE = Symbol('duplicate session cookie')
-
-/** An authentic token's plaintext and key; `token` is set when it was just decrypted. */
-interface Known {
-  plaintext: string
-  entry: KeyEntry
-  token?: string
-  /**
-   * In the cache only: the plaintext's claims, set when this instance sealed the token or else
-   * parsed and checked on its first reuse. Their data is shared by every later request with this
-   * token and never changed (see Session).
-   */
-  claims?: Claims
-  /**
-   * The store key (an HMAC of the session id) once derived for this token's session: a token in
-   * the cache comes back request after request, and deriving the key cost as much as a small seal.
-   */
-  storeKey?: StoreKey
-}
-
-/** A derived store key and the session id and kid it was derived from. */
-type StoreKey = NonNullable<Session['storeKey']>
-
-/** A cache entry: the exact token it stands for, and what it was found to hold. */
-interface Cached extends Known {
-  exact: string
-}
-
-// The cache is keyed by a token's last 22 characters, its GCM tag (unique per token, like the
-// random IV that produced it): hashing a 4 KB token for every Map lookup and insert cost more than
-// the lookup saved. A hit still requires the whole token to be identical.
-const TAG_LENGTH = 22
-const cacheKey = (token: string): string => token.slice(-TAG_LENGTH)
-
-/** A token that passed every check: its claims, where they came from, and whether they are the cache's. */
-interface Authentic {
-  claims: Claims
-  opened: Known
-  shared: boolean
-}
-
-/** What a token carries besides the claims: the data (as a record and as its JSON) or a store reference. */
-type Body = { dat: SessionRecord, json: string } | { ref: number }
 
 interface Rendered {
   plaintext: string
@@ -83,12 +39,8 @@ export class SessionManager {
   readonly #audJson: string
   readonly #writer: CookieWriter
   readonly #affinityWriter: CookieWriter | undefined
-  // Tokens known to be authentic, exact string match, to their plaintext: tokens this instance
-  // sealed (the browser sends them back next) and tokens it opened that stay the browser's cookie.
-  // A token replaced in a response is dropped (a cached one) or not kept (one just decrypted).
-  // Audience and shape are checked when a token's claims are first parsed (they cannot change for
-  // the same token), expiry on every use; a key-set change empties it.
-  readonly #opened: TokenCache<Cached> | undefined
+  // Cookie value → Session, and the memory of tokens already authenticated.
+  readonly #loader: SessionLoader
   /** The largest cookie value we could have produced: anything longer is refused unread. */
   readonly maxTokenLength: number
   /** Present when a store is configured. */
@@ -118,16 +70,13 @@ export class SessionManager {
     this.#writer = cookieWriter(config.cookieName, config.cookie)
     this.#affinityWriter = config.affinityCookie === undefined ? undefined : cookieWriter(config.affinityCookie, config.cookie)
     this.maxTokenLength = config.maxCookieSize - config.cookieName.length - 1
-    // Bytes: the token, its plaintext, and as much again for the claims parsed from it on reuse.
-    this.#opened = config.cacheMax > 0
-      ? new TokenCache<Cached>(config.cacheMax, 64 * 1024 * 1024, (_key, value) => value.exact.length + 2 * value.plaintext.length + 96)
-      : undefined
     this.storage = config.store === undefined
       ? undefined
       : new Storage(config.store, this.codec, this.#aud, config.storeTimeout, this.metrics, config.cacheMax)
     this.users = config.userKey === undefined
       ? undefined
       : new UserSessions(config.store!, this.storage!, this.codec, this.#aud, config.sessionName, config.userKey, config.userMeta, () => this.lifetime.now(), config.cacheMax)
+    this.#loader = new SessionLoader(config, this.codec, this.lifetime, this.metrics, this.#aud, this.maxTokenLength, this.storage, this.users)
     // Fail at register, not on the first request, if the cookie attributes are unusable.
     this.#writer.serialize('x', 0, true)
   }
@@ -145,156 +94,26 @@ export class SessionManager {
     const ring = new KeyRing(keys)
     this.codec.ring = ring
     this.metrics.addKids(ring.kids)
-    this.#opened?.clear()
+    this.#loader.forget()
     this.storage?.forget()
   }
 
   /** Authenticates and checks a token. Never throws on untrusted input. */
   openClaims (token: string): Authentic | RejectReason {
-    const cached = this.#opened?.get(cacheKey(token))
-    if (cached !== undefined && cached.exact === token) {
-      this.metrics.cacheHits++
-      const now = this.lifetime.now()
-      let claims = cached.claims
-      if (claims === undefined) {
-        // The audience and shape never change for a cached token; only time is checked again.
-        const parsed = parseClaims(cached.plaintext, this.#aud, this.lifetime, now)
-        if (typeof parsed === 'string') return parsed
-        claims = cached.claims = parsed
-      } else {
-        const refused = refusalAt(claims, this.lifetime, now)
-        if (refused !== undefined) return refused
-      }
-      return { claims, opened: cached, shared: true }
-    }
-    const result = this.codec.open(token, this.maxTokenLength)
-    if (typeof result === 'string') return result
-    const opened = { plaintext: result.plaintext.toString('utf8'), entry: result.entry, token }
-    const claims = parseClaims(opened.plaintext, this.#aud, this.lifetime, this.lifetime.now())
-    if (typeof claims === 'string') return claims
-    return { claims, opened, shared: false }
-  }
-
-  /** After a response: the token the browser keeps is worth remembering. */
-  #remember (session: Session): void {
-    const known = session.source as Known | undefined
-    if (known?.token !== undefined && this.#opened !== undefined) {
-      this.#opened.set(cacheKey(known.token), { plaintext: known.plaintext, entry: known.entry, exact: known.token, storeKey: known.storeKey })
-    }
+    return this.#loader.openClaims(token)
   }
 
   /**
    * The session for a request's cookie value: the one it carries, or a new empty one when there is
-   * no cookie or it is refused. Refusals all look the same to the client; only the log and the
-   * counters know why.
+   * no cookie or it is refused (see loader.ts).
    */
   load (token: string | undefined | typeof DUPLICATE, log: FastifyBaseLogger): Session {
-    if (token === undefined || token === '') return new Session(this.lifetime)
-    if (token === DUPLICATE) {
-      this.#refuse('duplicate', log)
-      return new Session(this.lifetime)
-    }
-    const result = this.openClaims(token)
-    if (typeof result === 'string') {
-      this.#refuse(result, log)
-      return new Session(this.lifetime)
-    }
-    if (result.claims.dat === undefined || (result.claims.usr !== undefined && this.users !== undefined)) {
-      // Offloaded data and a user's list need the store, which only the async loader has.
-      this.#refuse('store_missing', log)
-      return new Session(this.lifetime)
-    }
-    return this.#accept(result)
+    return this.#loader.load(token, log)
   }
 
-  /**
-   * The loader used when a store is configured: it fetches offloaded data and, with revocation,
-   * checks that the session was not ended. Refusals give an empty session as in load(); a store
-   * that fails or times out rejects with FST_ENCSESS_STORE_UNAVAILABLE.
-   */
-  async loadAsync (token: string | undefined | typeof DUPLICATE, log: FastifyBaseLogger): Promise<Session> {
-    const storage = this.storage!
-    if (token === undefined || token === '' || token === DUPLICATE) return this.load(token, log)
-    const result = this.openClaims(token)
-    if (typeof result === 'string') {
-      this.#refuse(result, log)
-      return new Session(this.lifetime)
-    }
-    try {
-      return await this.#loadStored(result, storage, log)
-    } catch (err) {
-      // The store failed: the request goes on, but its session data cannot be read or changed
-      // (each attempt is a 503); delete() still works, so logout clears the cookie.
-      const session = this.#accept(result)
-      session.unavailable = err as Error
-      return session
-    }
-  }
-
-  async #loadStored (result: Authentic, storage: Storage, log: FastifyBaseLogger): Promise<Session> {
-    const { claims } = result
-    if (claims.usr !== undefined && this.users !== undefined) {
-      const allowed = this.users.allows(claims)
-      if (allowed !== true && (allowed === false || !await allowed)) {
-        this.#refuse('revoked', log)
-        return new Session(this.lifetime)
-      }
-    }
-    const needsStore = claims.ref !== undefined || this.config.revocation
-    if (!needsStore) return this.#accept(result)
-    // Sessions from before the store was configured have no skid: nothing of theirs is stored.
-    if (claims.skid === undefined) return this.#accept(result)
-    const key = this.#keyOf(result.opened, claims.sid, claims.skid, storage)
-    if (key === undefined) {
-      this.#refuse('store_invalid', log)
-      return new Session(this.lifetime)
-    }
-    if (claims.ref === undefined) {
-      if (await storage.isRevoked(key)) {
-        this.#refuse('revoked', log)
-        return new Session(this.lifetime)
-      }
-      const session = this.#accept(result)
-      session.storeKey = result.opened.storeKey
-      return session
-    }
-    const stored = await storage.read(key, claims.sid, claims.ref)
-    if (typeof stored === 'string') {
-      this.#refuse(stored, log)
-      return new Session(this.lifetime)
-    }
-    const session = this.#accept(result, stored)
-    session.storedVersion = stored.version
-    session.jsonMemo = stored.memo
-    session.storeKey = result.opened.storeKey
-    return session
-  }
-
-  // Memoized on what the token opened to (the cache entry, for a cached token): the same session id
-  // and kid always give the same key, and a key-set change empties the cache.
-  #keyOf (opened: Known, sid: string, kid: string, storage: Storage): string | undefined {
-    const memo = opened.storeKey
-    if (memo !== undefined && memo.id === sid && memo.kid === kid) return memo.key
-    const key = storage.keyOf(sid, kid)
-    if (key !== undefined) opened.storeKey = { id: sid, kid, key }
-    return key
-  }
-
-  /** `stored`: the offloaded data, when the claims only refer to it. */
-  #accept ({ claims, opened, shared }: Authentic, stored?: { data: SessionRecord, shared: boolean }): Session {
-    const session = new Session(this.lifetime, claims, stored?.data, stored?.shared ?? shared).markLoaded()
-    // Freshly decrypted (`token` set): remembered if the browser keeps it; a cache entry (`exact`
-    // set): dropped if a write replaces it.
-    session.source = opened
-    this.metrics.opened++
-    this.metrics.decrypted[opened.entry.kid]!++
-    if (opened.entry !== this.codec.ring.current) session.rotated = true
-    return session
-  }
-
-  #refuse (reason: RejectReason, log: FastifyBaseLogger): void {
-    this.metrics.rejected[reason]++
-    log.debug({ session: this.config.sessionName, reason }, 'session cookie refused; continuing with an empty session')
+  /** load() when a store is configured: fetches offloaded data and checks revocation. */
+  loadAsync (token: string | undefined | typeof DUPLICATE, log: FastifyBaseLogger): Promise<Session> {
+    return this.#loader.loadAsync(token, log)
   }
 
   /**
@@ -304,7 +123,7 @@ export class SessionManager {
   commit (session: Session, https: boolean, log: FastifyBaseLogger): string | undefined {
     if (session.deleted) return this.#writer.clear(https, session.cookieOptions)
     if (!session.needsSeal(this.config.rolling)) {
-      this.#remember(session)
+      this.#loader.remember(session)
       return undefined
     }
     if (session.rotated) this.metrics.rotated++
@@ -328,7 +147,7 @@ export class SessionManager {
     // Its data could not be loaded, so it cannot have changed: the browser keeps its cookie.
     if (session.unavailable !== undefined) return undefined
     if (!session.needsSeal(this.config.rolling)) {
-      this.#remember(session)
+      this.#loader.remember(session)
       return undefined
     }
     if (session.rotated) this.metrics.rotated++
@@ -415,26 +234,7 @@ export class SessionManager {
   #seal (rendered: Rendered, session: Session, https: boolean): string {
     const entry = this.codec.ring.current
     const token = this.codec.seal(rendered.plaintext, entry)
-    // The browser sends this token back on its next request: knowing it saves that decryption, and
-    // knowing its claims saves parsing them. The data is copied (strings, numbers and objects no
-    // route can reach are shared), so nothing the route does with the session afterwards can reach
-    // the cached claims.
-    if (this.#opened !== undefined) {
-      const cached: Cached = { plaintext: rendered.plaintext, entry, exact: token, storeKey: session.storeKey }
-      const { head, body } = rendered
-      if ('ref' in body) {
-        cached.claims = Object.assign(head, { ref: body.ref })
-      } else {
-        const dat = session.snapshot(true)
-        if (dat !== undefined) cached.claims = Object.assign(head, { dat })
-      }
-      // The token this one replaces is the browser's no longer: dropped now, its entry dies young
-      // instead of outliving thousands of requests in the old generation of the heap. (A request
-      // already on its way with it is decrypted instead.)
-      const replaced = session.source as Partial<Cached> | undefined
-      if (replaced?.exact !== undefined) this.#opened.delete(cacheKey(replaced.exact))
-      this.#opened.set(cacheKey(token), cached)
-    }
+    this.#loader.sealed(token, rendered.plaintext, rendered.head, rendered.body, entry, session)
     return this.#writer.serialize(token, rendered.maxAge, https, session.cookieOptions)
   }
 
@@ -485,10 +285,6 @@ export class SessionManager {
 
   /** For WebSocket upgrades and tests: the session a cookie value carries, or null if refused. */
   open (token: string): Session | null {
-    const result = this.openClaims(token)
-    if (typeof result === 'string' || result.claims.dat === undefined) return null
-    // A user-bound session is accepted only after asking its user's list, which needs the store.
-    if (result.claims.usr !== undefined && this.users !== undefined) return null
-    return this.#accept(result)
+    return this.#loader.open(token)
   }
 }

@@ -62,7 +62,7 @@ export class Session<T extends object = SessionRecord> {
   changed = false
   deleted = false
   /**
-   * @internal What the manager knows of the token this session came from: freshly decrypted (to
+   * @internal What the loader knows of the token this session came from: freshly decrypted (to
    * remember if the browser keeps it) or its cache entry (to drop when a write replaces it).
    */
   source: unknown

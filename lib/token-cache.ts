@@ -1,4 +1,4 @@
-// The bounded memory of what was already authenticated: tokens (manager.ts) and offloaded values
+// The bounded memory of what was already authenticated: tokens (loader.ts) and offloaded values
 // (storage.ts). Two generations of plain Maps instead of an exact LRU: a profile of /rw (a new
 // token every request) had lru-cache's bookkeeping at 9 % of the server's CPU, more than AES-GCM
 // itself. Here a lookup is one or two Map gets and an insert is one Map set; when the young

@@ -1,6 +1,6 @@
 // Sealing and opening tokens without a request, e.g. on a WebSocket upgrade.
 import t from 'tap'
-import { build, KEY2, nowSeconds } from './helpers/app.js'
+import { build, engine, KEY2, nowSeconds } from './helpers/app.js'
 
 t.test('seal() makes a token that a request and open() both accept', async (t) => {
   const { app } = await build(t)
@@ -32,4 +32,15 @@ t.test('replaceKeys() swaps the set in one step and exposes a new fingerprint', 
   t.equal(manager.open(token), null, 'a token of the removed key no longer opens, cache included')
   t.throws(() => manager.replaceKeys('broken'), { code: 'FST_ENCSESS_INVALID_KEY_SET' })
   t.match(manager.keyFingerprint, /^k2#/, 'a failed replacement keeps the set in force')
+})
+
+t.test('openClaims() gives a sealed token\'s claims, and the reason it refuses anything else', async (t) => {
+  const { app } = await build(t)
+  const manager = engine(app)
+  const token = manager.seal({ n: 3 })
+  const opened = manager.openClaims(token)
+  t.not(typeof opened, 'string')
+  t.match(opened, { claims: { dat: { n: 3 } }, shared: false })
+  t.equal(manager.open(token)?.get('n'), 3)
+  t.equal(manager.openClaims('garbage'), 'malformed')
 })
