@@ -161,9 +161,10 @@ export class Codec {
       const decipher = createDecipheriv('aes-256-gcm', key, this.#iv, { authTagLength: 16 })
       decipher.setAAD(aad ?? (wrapped ? entry.kwAad : entry.aad))
       decipher.setAuthTag(this.#tag)
-      const head = decipher.update(ct)
-      const last = decipher.final()
-      return { plaintext: last.length === 0 ? head : Buffer.concat([head, last]), entry }
+      const plaintext = decipher.update(ct)
+      // GCM is a stream mode: final() only checks the tag (it throws on a mismatch) and adds no bytes.
+      decipher.final()
+      return { plaintext, entry }
     } catch {
       return 'decrypt'
     }

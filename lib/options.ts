@@ -100,7 +100,8 @@ export function normalizeOptions (input: unknown): Config {
   }
   const provider = typeof o.keys === 'function' ? o.keys as KeyProvider : undefined
   const budget = o.usageBudget ?? {}
-  if (budget === null || typeof budget !== 'object') throw new errors.FST_ENCSESS_INVALID_OPTION('usageBudget', 'it must be an object { limit, warnAt }')
+  // `??` has already turned null into the default.
+  if (typeof budget !== 'object') throw new errors.FST_ENCSESS_INVALID_OPTION('usageBudget', 'it must be an object { limit, warnAt }')
   const usageLimit = integer('usageBudget.limit', budget.limit, 2 ** 32, 1, 2 ** 32)
   const warnAt = budget.warnAt ?? 0.5
   if (typeof warnAt !== 'number' || !(warnAt > 0 && warnAt <= 1)) throw new errors.FST_ENCSESS_INVALID_OPTION('usageBudget.warnAt', 'it must be a fraction in (0, 1]')

@@ -59,3 +59,16 @@ t.test('a key set whose JWK or { kid, key } entry is not an object, or a JWK Set
   t.equal(list.code, 'FST_ENCSESS_INVALID_KEY_SET')
   t.match(list.message, /^Invalid session key set: a JWK Set needs a "keys" array\./)
 })
+
+t.test('usageBudget must be an object, and its warnAt a fraction in (0, 1]', async (t) => {
+  for (const bad of ['half', 7]) {
+    const err = await registerError(t, { keys: KEY1.entry, usageBudget: bad })
+    t.equal(err.code, 'FST_ENCSESS_INVALID_OPTION', String(bad))
+    t.equal(err.message, 'Invalid option "usageBudget": it must be an object { limit, warnAt }.')
+  }
+  for (const warnAt of ['0.5', 0, -0.1, 1.5, Number.NaN]) {
+    const err = await registerError(t, { keys: KEY1.entry, usageBudget: { warnAt } })
+    t.equal(err.code, 'FST_ENCSESS_INVALID_OPTION', String(warnAt))
+    t.equal(err.message, 'Invalid option "usageBudget.warnAt": it must be a fraction in (0, 1].')
+  }
+})
