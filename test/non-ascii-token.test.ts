@@ -17,3 +17,26 @@ t.test('a token whose last character is above U+00FF with a base64 low byte: emp
     t.equal(m.metrics.rejected.malformed, ++refused)
   }
 })
+
+t.test('a ciphertext whose last character is a look-alike above U+00FF (same low byte): refused, not decoded to the real bytes', async (t) => {
+  const { app } = await build(t)
+  const m = engine(app)
+  // Ciphertext lengths vary with the session; take one whose base64url text does not end on a
+  // 4-character boundary, so its last character carries spare bits and is checked on its own.
+  let token = ''
+  for (let n = 1; token === ''; n++) {
+    const value = sessionCookie(await app.inject({ method: 'POST', url: '/put', payload: { pad: 'x'.repeat(n) } }))!.value
+    if (value.split('.')[3]!.length % 4 !== 0) token = value
+  }
+  const parts = token.split('.')
+  const ct = parts[3]!
+  t.equal((await app.inject({ url: '/read', headers: { cookie: `session=${token}` } })).statusCode, 200)
+  const lookAlike = String.fromCharCode(0x100 + ct.charCodeAt(ct.length - 1))
+  parts[3] = ct.slice(0, -1) + lookAlike
+  t.equal(Buffer.from(parts[3], 'base64url').equals(Buffer.from(ct, 'base64url')), true, 'Node\'s decoder reads it as the real ciphertext')
+  const before = m.metrics.rejected.malformed
+  const res = await app.inject({ url: '/read', headers: { cookie: `session=${parts.join('.').replace(lookAlike, encodeURIComponent(lookAlike))}` } })
+  t.equal(res.statusCode, 200)
+  t.equal(res.json().n, null, 'an empty session')
+  t.equal(m.metrics.rejected.malformed, before + 1, 'counted as malformed')
+})
