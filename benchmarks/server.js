@@ -124,7 +124,8 @@ async function setupFastifySession (app, config) {
   let close
   if (config.name === 'session-redis') {
     const { createClient } = require('redis')
-    const { RedisStore } = require('connect-redis')
+    // connect-redis 11 is an ES module only.
+    const { RedisStore } = await import('connect-redis')
     const client = createClient({ socket: { host: '127.0.0.1', port: redisPort(), reconnectStrategy: false } })
     client.on('error', (err) => { process.stderr.write(`server: node-redis: ${err.message}\n`) })
     await client.connect()
