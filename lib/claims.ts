@@ -2,6 +2,7 @@
 // Field names are short because they travel in every cookie; the README documents each one.
 import type { RejectReason } from './codec.js'
 import { refusalAt, type LifetimeLimits } from './lifetime.js'
+import { adoptRecord, newRecord } from './record.js'
 
 export type SessionRecord = Record<string, unknown>
 
@@ -49,7 +50,7 @@ export function parseClaims (plaintext: string, aud: string, limits: LifetimeLim
   if (c.aud !== aud) return 'context'
   const refused = refusalAt(c as unknown as Claims, limits, now)
   if (refused !== undefined) return refused
-  if (hasData) Object.setPrototypeOf(c.dat, null)
+  if (hasData) adoptRecord(c.dat as object)
   return c as unknown as Claims
 }
 
@@ -108,7 +109,7 @@ export function stringifyRecord (record: SessionRecord, memo: JsonMemo | undefin
  * changes it (see Session).
  */
 export function copyJsonRecord (record: SessionRecord, objects = true, shared?: SessionRecord): SessionRecord | undefined {
-  const copy: SessionRecord = Object.create(null)
+  const copy = newRecord()
   for (const key in record) {
     const value = record[key]
     switch (typeof value) {

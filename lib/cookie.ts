@@ -36,7 +36,9 @@ export function cookieWriter (name: string, attrs: CookieAttributes): CookieWrit
       return `${name}=${value}; Max-Age=${maxAge}${https ? a.https : a.http}`
     },
     overhead (maxAge, https, override) {
-      return this.serialize('', maxAge, https, override).length
+      if (override !== undefined) return this.serialize('', maxAge, https, override).length
+      // "<name>=; Max-Age=<maxAge><attributes>" without building it: this runs on every write.
+      return name.length + 11 + String(maxAge).length + (https ? fixed.https : fixed.http).length
     },
     clear (https, override) {
       const a = override === undefined ? fixed : render(normalize(name, { ...attrs, ...override }))

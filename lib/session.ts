@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { copyJsonRecord, type Claims, type JsonMemo, type SessionRecord } from './claims.js'
 import type { CookieAttributes } from './cookie.js'
 import { checkSessionValue } from './session-data.js'
+import { cloneJson, copyRecord, newRecord } from './record.js'
 
 export interface Lifetime {
   /** Absolute lifetime in seconds. */
@@ -79,7 +80,7 @@ export class Session<T extends object = SessionRecord> {
     this.#lifetime = lifetime
     if (claims === undefined) {
       this.#id = newSessionId()
-      this.#data = Object.create(null)
+      this.#data = newRecord()
       const now = lifetime.now()
       this.#created = now
       this.#expires = now + lifetime.maxAge
@@ -89,7 +90,7 @@ export class Session<T extends object = SessionRecord> {
     } else {
       this.#id = claims.sid
       const loaded = data ?? claims.dat
-      this.#data = loaded ?? Object.create(null)
+      this.#data = loaded ?? newRecord()
       this.#base = shared ? loaded : undefined
       this.#created = claims.iat
       // A maxAge lowered since the token was sealed shortens it; a raised one never lengthens it.
@@ -174,7 +175,7 @@ export class Session<T extends object = SessionRecord> {
     this.unavailable = undefined
     this.userRecord = undefined
     this.#id = newSessionId()
-    this.#data = Object.create(null)
+    this.#data = newRecord()
     this.#base = undefined
     this.deleted = true
     this.changed = false
@@ -185,7 +186,7 @@ export class Session<T extends object = SessionRecord> {
     if (this.unavailable !== undefined) throw this.unavailable
     // Kept objects that are still shared stay so: they are compared with #base by identity.
     const data = this.#data
-    const kept: SessionRecord = Object.create(null)
+    const kept = newRecord()
     for (const key of keep) if (Object.hasOwn(data, key)) kept[key] = data[key]
     this.#retire()
     this.#id = newSessionId()
@@ -268,7 +269,7 @@ export class Session<T extends object = SessionRecord> {
 
   /** #data, made this session's own record (its values may still be shared) before a change. */
   #detach (): SessionRecord {
-    if (this.#data === this.#base) this.#data = Object.assign(Object.create(null) as SessionRecord, this.#base)
+    if (this.#data === this.#base) this.#data = copyRecord(this.#base)
     return this.#data
   }
 
@@ -276,9 +277,9 @@ export class Session<T extends object = SessionRecord> {
     return value !== null && typeof value === 'object' && this.#base !== undefined && this.#base[key] === value
   }
 
-  // Shared data came from JSON, so a JSON round trip is its exact copy.
+  // Shared data came from JSON.parse, so cloneJson gives exactly what a JSON round trip would.
   #ownValue (key: string, value: unknown): unknown {
-    const copy: unknown = JSON.parse(JSON.stringify(value))
+    const copy = cloneJson(value)
     this.#detach()[key] = copy
     return copy
   }

@@ -8,6 +8,7 @@ import { errors } from './errors.js'
 import type { Metrics } from './metrics.js'
 import type { SessionStore, StoreEntry } from './stores/store.js'
 import { TokenCache } from './token-cache.js'
+import { adoptRecord } from './record.js'
 
 /**
  * A stored entry read back and authenticated, or why it could not be used. `shared` data is also
@@ -135,7 +136,7 @@ export class Storage {
     if (!isRecord(body) || body.aud !== this.#aud || body.sid !== sid || body.ver !== entry.version || !isRecord(body.dat)) {
       return 'store_invalid'
     }
-    Object.setPrototypeOf(body.dat, null)
+    adoptRecord(body.dat)
     if (this.#known === undefined) return { data: body.dat, version: entry.version, shared: false }
     this.#known.set(key, { sid, version: entry.version, value: entry.value, head: headOf(entry.value), data: body.dat })
     return { data: body.dat, version: entry.version, shared: true }
@@ -145,7 +146,7 @@ export class Storage {
     this.#metrics.storedCacheHits++
     if (known.data === undefined) {
       // The JSON that was sealed: parsing it gives exactly what decrypting the value would.
-      known.data = Object.setPrototypeOf(JSON.parse(known.json!), null) as SessionRecord
+      known.data = adoptRecord(JSON.parse(known.json!) as object)
       known.json = undefined
     }
     return { data: known.data, version: known.version, shared: true, memo: known.memo }
