@@ -2,7 +2,7 @@
 // Field names are short because they travel in every cookie; the README documents each one.
 import type { RejectReason } from './codec.js'
 import { refusalAt, type LifetimeLimits } from './lifetime.js'
-import { adoptRecord, newRecord } from './record.js'
+import { adoptRecord, newRecord, sameJson } from './record.js'
 
 export type SessionRecord = Record<string, unknown>
 
@@ -105,8 +105,8 @@ export function stringifyRecord (record: SessionRecord, memo: JsonMemo | undefin
  * Strings and numbers are immutable and shared; objects go through a JSON round trip, which is exact
  * for them by definition (own "__proto__" keys included). With `objects` false, a record holding
  * any object gives undefined instead: for callers that have a cheaper way to copy those. An object
- * identical to `shared`'s under the same key is reused, not copied: the caller vouches that no one
- * changes it (see Session).
+ * identical to `shared`'s under the same key, or equal to it as JSON (see sameJson), is reused
+ * from `shared`, not copied: the caller vouches that no one changes `shared` (see Session).
  */
 export function copyJsonRecord (record: SessionRecord, objects = true, shared?: SessionRecord): SessionRecord | undefined {
   const copy = newRecord()
@@ -124,6 +124,12 @@ export function copyJsonRecord (record: SessionRecord, objects = true, shared?: 
       case 'object': {
         if (value === null || shared?.[key] === value) {
           copy[key] = value
+          break
+        }
+        // An object the route was handed and left as it was: the cache's own copy serves again.
+        const base = shared?.[key]
+        if (base !== undefined && sameJson(value, base)) {
+          copy[key] = base
           break
         }
         if (!objects) return undefined

@@ -45,3 +45,30 @@ export function cloneJson (value: unknown): unknown {
   }
   return copy
 }
+
+/**
+ * True when `value` would come back from a JSON round trip as a value equal to `json`, which came
+ * from JSON.parse: the same plain objects and arrays with the same keys in the same order, and the
+ * same strings, booleans, nulls and numbers (-0 equals 0, which is what JSON makes of it). Anything
+ * JSON would change (a Date, a toJSON, an undefined member, NaN, a class instance) is not equal.
+ * For a route that read an object and left it as it was, this lets a cache go on sharing the
+ * cache's own parsed copy instead of copying the route's.
+ */
+export function sameJson (value: unknown, json: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return value === json && (typeof value !== 'number' || Number.isFinite(value))
+  if (typeof json !== 'object' || json === null) return false
+  if (Array.isArray(value)) {
+    if (!Array.isArray(json) || Object.getPrototypeOf(value) !== Array.prototype || value.length !== json.length) return false
+    for (let i = 0; i < value.length; i++) if (!sameJson(value[i], json[i])) return false
+    return true
+  }
+  if (Array.isArray(json) || Object.getPrototypeOf(value) !== Object.prototype) return false
+  const keys = Object.keys(value)
+  const jsonKeys = Object.keys(json)
+  if (keys.length !== jsonKeys.length) return false
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!
+    if (key !== jsonKeys[i] || key === 'toJSON' || !sameJson((value as Record<string, unknown>)[key], (json as Record<string, unknown>)[key])) return false
+  }
+  return true
+}
