@@ -147,9 +147,11 @@ export class SessionLoader {
     // The token this one replaces is the browser's no longer: dropped now, its entry dies young
     // instead of outliving thousands of requests in the old generation of the heap. (A request
     // already on its way with it is decrypted instead.)
+    // Added before the old one is deleted: a Map that a delete leaves less than half full shrinks
+    // (V8 reallocates its table), which with one session on a fresh table was every request.
+    this.#opened.set(cacheKey(token), cached)
     const replaced = session.source as Partial<Cached> | undefined
     if (replaced?.exact !== undefined) this.#opened.delete(cacheKey(replaced.exact))
-    this.#opened.set(cacheKey(token), cached)
   }
 
   /**
