@@ -39,17 +39,23 @@ for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 const SCRATCH_MAX = 64 * 1024
 
 const IV_BYTES = 12
+// base64url characters of one IV (12 bytes, a multiple of 3: no padding, no partial group).
+const IV_TEXT = 16
 const CEK_BYTES = 32
-// One pool slot: an IV, plus a content key when keys are wrapped.
+// Seals per refill of the random pool: each takes one IV and, with A256KW, one content key.
 const POOL_SLOTS = 512
 
 export class Codec {
   #ring: KeyRing
   // Randomness comes from a pool filled in bulk: one getrandom call per 512 seals instead of one
-  // per seal. Each slot is handed out once and the pool is refilled when exhausted.
-  readonly #slot: number
+  // per seal. Each slot is handed out once and the pool is refilled when exhausted. The IVs lie
+  // side by side at its start, 12 bytes each, a multiple of 3: their base64url text is encoded in
+  // one pass per refill, 16 characters per IV, and each IV's bytes have a view made once.
   readonly #pool: Buffer
-  #offset: number
+  readonly #ivs: Buffer[]
+  readonly #keys: Buffer[]
+  #ivText = ''
+  #next: number
 
   // Decoding into buffers that are kept skips Buffer.from's allocation and its separate length pass:
   // about half the cost of decoding a 3 KB ciphertext. open() is synchronous, so nothing else can
@@ -66,9 +72,11 @@ export class Codec {
     this.#ring = ring
     this.#onSeal = onSeal
     this.wrap = wrap
-    this.#slot = wrap ? IV_BYTES + CEK_BYTES : IV_BYTES
-    this.#pool = Buffer.allocUnsafe(this.#slot * POOL_SLOTS)
-    this.#offset = this.#pool.length
+    const ivBytes = IV_BYTES * POOL_SLOTS
+    this.#pool = Buffer.allocUnsafe(ivBytes + (wrap ? CEK_BYTES * POOL_SLOTS : 0))
+    this.#ivs = Array.from({ length: POOL_SLOTS }, (_, i) => this.#pool.subarray(i * IV_BYTES, (i + 1) * IV_BYTES))
+    this.#keys = wrap ? Array.from({ length: POOL_SLOTS }, (_, i) => this.#pool.subarray(ivBytes + i * CEK_BYTES, ivBytes + (i + 1) * CEK_BYTES)) : []
+    this.#next = POOL_SLOTS
   }
 
   /** Length of the token seal() would produce for a plaintext of `bytes` bytes under `entry`. */
@@ -87,28 +95,30 @@ export class Codec {
   }
 
   seal (plaintext: string | Buffer, entry: KeyEntry = this.#ring.current): string {
-    if (this.#offset === this.#pool.length) {
+    if (this.#next === POOL_SLOTS) {
       randomFillSync(this.#pool)
-      this.#offset = 0
+      this.#ivText = this.#pool.toString('base64url', 0, IV_BYTES * POOL_SLOTS)
+      this.#next = 0
     }
-    const iv = this.#pool.subarray(this.#offset, this.#offset + IV_BYTES)
+    const slot = this.#next++
+    const iv = this.#ivs[slot]!
     let prefix = `${entry.header}.`
     let key: KeyObject | Buffer = entry.key
     let aad = entry.aad
     if (this.wrap) {
-      key = this.#pool.subarray(this.#offset + IV_BYTES, this.#offset + IV_BYTES + CEK_BYTES)
+      key = this.#keys[slot]!
       const kw = createCipheriv('id-aes256-wrap', entry.key, KW_IV)
       prefix = `${entry.kwHeader}.${Buffer.concat([kw.update(key), kw.final()]).toString('base64url')}`
       aad = entry.kwAad
     }
-    this.#offset += this.#slot
-    const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 })
+    // Encryption always makes a 16-byte tag in GCM; options are left out (one lookup less per seal).
+    const cipher = createCipheriv('aes-256-gcm', key, iv)
     cipher.setAAD(aad)
     const ct = cipher.update(plaintext)
     // GCM is a stream mode: final() adds no bytes, it only computes the tag.
     cipher.final()
     this.#onSeal(entry.kid)
-    return `${prefix}.${iv.toString('base64url')}.${ct.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`
+    return `${prefix}.${this.#ivText.slice(slot * IV_TEXT, (slot + 1) * IV_TEXT)}.${ct.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`
   }
 
   /** Returns the plaintext and the key that opened it, or the reason the token was refused. */
