@@ -6,17 +6,17 @@
 // used within the last generation is kept (it moves back to the young one when found in the old),
 // so entries in steady use stay and forgotten ones age out.
 
-export class TokenCache<V> {
-  #young = new Map<string, V>()
-  #old = new Map<string, V>()
+export class TokenCache<V, K = string> {
+  #young = new Map<K, V>()
+  #old = new Map<K, V>()
   #youngBytes = 0
   // Per generation: the two together never exceed the configured bounds.
   readonly #maxEntries: number
   readonly #maxBytes: number
-  readonly #sizeOf: (key: string, value: V) => number
+  readonly #sizeOf: (key: K, value: V) => number
 
   /** `maxEntries` and `maxBytes` bound both generations together; `sizeOf` estimates an entry's bytes. */
-  constructor (maxEntries: number, maxBytes: number, sizeOf: (key: string, value: V) => number) {
+  constructor (maxEntries: number, maxBytes: number, sizeOf: (key: K, value: V) => number) {
     this.#maxEntries = Math.max(1, Math.floor(maxEntries / 2))
     this.#maxBytes = Math.max(1, Math.floor(maxBytes / 2))
     this.#sizeOf = sizeOf
@@ -26,7 +26,7 @@ export class TokenCache<V> {
     return this.#young.size + this.#old.size
   }
 
-  get (key: string): V | undefined {
+  get (key: K): V | undefined {
     const young = this.#young.get(key)
     if (young !== undefined) return young
     const old = this.#old.get(key)
@@ -36,12 +36,12 @@ export class TokenCache<V> {
     return old
   }
 
-  set (key: string, value: V): void {
+  set (key: K, value: V): void {
     this.delete(key)
     this.#add(key, value)
   }
 
-  delete (key: string): void {
+  delete (key: K): void {
     const young = this.#young.get(key)
     if (young !== undefined) {
       this.#young.delete(key)
@@ -57,7 +57,7 @@ export class TokenCache<V> {
     this.#youngBytes = 0
   }
 
-  #add (key: string, value: V): void {
+  #add (key: K, value: V): void {
     const size = this.#sizeOf(key, value)
     // An entry larger than a whole generation would only push everything else out.
     if (size > this.#maxBytes) return
