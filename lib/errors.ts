@@ -87,6 +87,15 @@ export const errors = {
     'Invalid user id (got a %s). Pass the id that `userKey` reads from the session data: a non-empty string of at most 1024 characters or a finite number.',
     500,
     TypeError
+  ),
+  /**
+   * With a store, request.session was read before the plugin's onRequest hook loaded it, for a
+   * session that only the store can vouch for (revocation, offloaded data, a user's list).
+   */
+  FST_ENCSESS_SESSION_NOT_LOADED: createError<'FST_ENCSESS_SESSION_NOT_LOADED', 500, []>(
+    'FST_ENCSESS_SESSION_NOT_LOADED',
+    'request.session was read before fastify-encrypted-session loaded it from the store, in a hook that runs before the plugin\'s onRequest hook (hooks run in the order they are added). Register fastify-encrypted-session before that hook, or read the session from a preValidation or preHandler hook.',
+    500
   )
 } as const
 

@@ -49,7 +49,12 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
         session = new Session(manager.lifetime)
         detached.add(session)
       } else {
-        session = manager.load(cookieOf(this), this.log)
+        const token = cookieOf(this)
+        // With a store, the onRequest hook below loads sessions that carry a cookie; reaching here
+        // first means an app hook that runs before it (see SessionLoader.loadEarly).
+        session = manager.storage !== undefined && typeof token === 'string' && token !== ''
+          ? manager.loadEarly(token, this.log)
+          : manager.load(token, this.log)
       }
       slot[kSession] = session
       return session
@@ -57,8 +62,13 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
   })
 
   const failed = (request: FastifyRequest, reply: FastifyReply, err: Error, done: (err: Error) => void): void => {
-    // The error reply runs onSend again; it must go out without a session cookie, not retry.
-    ;(request as unknown as Slot)[kSession] = null
+    // The error reply runs onSend again; it must go out without a session cookie, not retry. An
+    // error handler that touches the session meets the same error instead of a session loaded
+    // again from the cookie.
+    const spent = new Session(manager.lifetime)
+    spent.unavailable = err
+    detached.add(spent)
+    ;(request as unknown as Slot)[kSession] = spent
     if ((err as { statusCode?: number }).statusCode === 503) reply.header('retry-after', RETRY_AFTER)
     done(err)
   }
@@ -81,6 +91,12 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
     // Offloaded data and revocation need the store, which a synchronous getter cannot wait on;
     // requests without a cookie still cost nothing here.
     fastify.addHook('onRequest', function loadSession (request: FastifyRequest, reply: FastifyReply, done: RequestDone) {
+      // Already loaded by an app hook that ran first (a session that needed nothing from the store):
+      // loading it again would drop what that hook changed.
+      if ((request as unknown as Slot)[kSession] != null) {
+        done()
+        return
+      }
       const token = cookieOf(request)
       if (token === undefined || token === '' || skipped(request)) {
         done()

@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Codec, RejectReason } from './codec.js'
 import { parseClaims, type Claims, type SessionRecord } from './claims.js'
 import type { KeyEntry } from './keys/keyring.js'
+import { errors } from './errors.js'
 import { refusalAt } from './lifetime.js'
 import type { Metrics } from './metrics.js'
 import { Session, type Lifetime } from './session.js'
@@ -179,12 +180,37 @@ export class SessionLoader {
       this.#refuse(result, log)
       return new Session(this.#lifetime)
     }
-    if (result.claims.dat === undefined || (result.claims.usr !== undefined && this.#users !== undefined)) {
+    if (this.#needsStore(result.claims)) {
       // Offloaded data and a user's list need the store, which only the async loader has.
       this.#refuse('store_missing', log)
       return new Session(this.#lifetime)
     }
     return this.#accept(result)
+  }
+
+  /**
+   * load() with a store configured, before loadAsync() could run (an app hook that runs before the
+   * plugin's): a session that needs nothing from the store opens as in load(); one that does
+   * cannot be vouched for synchronously, and saying so beats accepting an ended session or
+   * handing out an empty one.
+   */
+  loadEarly (token: string, log: FastifyBaseLogger): Session {
+    const result = this.openClaims(token)
+    if (typeof result === 'string') {
+      this.#refuse(result, log)
+      return new Session(this.#lifetime)
+    }
+    if (this.#needsStore(result.claims)) throw new errors.FST_ENCSESS_SESSION_NOT_LOADED()
+    return this.#accept(result)
+  }
+
+  // Whether only the store can complete or vouch for a session with these claims: its data was
+  // offloaded, it is on a user's list, or (revocation) it may have been ended. Sessions from before
+  // the store was configured have no skid: nothing of theirs is stored.
+  #needsStore (claims: Claims): boolean {
+    return claims.dat === undefined ||
+      (claims.usr !== undefined && this.#users !== undefined) ||
+      (this.#config.revocation && claims.skid !== undefined)
   }
 
   /**
@@ -280,9 +306,7 @@ export class SessionLoader {
   /** For WebSocket upgrades and tests: the session a cookie value carries, or null if refused. */
   open (token: string): Session | null {
     const result = this.openClaims(token)
-    if (typeof result === 'string' || result.claims.dat === undefined) return null
-    // A user-bound session is accepted only after asking its user's list, which needs the store.
-    if (result.claims.usr !== undefined && this.#users !== undefined) return null
+    if (typeof result === 'string' || this.#needsStore(result.claims)) return null
     return this.#accept(result)
   }
 }

@@ -111,6 +111,11 @@ export class SessionManager {
     return this.#loader.load(token, log)
   }
 
+  /** With a store, before loadAsync() ran: see SessionLoader.loadEarly. */
+  loadEarly (token: string, log: FastifyBaseLogger): Session {
+    return this.#loader.loadEarly(token, log)
+  }
+
   /** load() when a store is configured: fetches offloaded data and checks revocation. */
   loadAsync (token: string | undefined | typeof DUPLICATE, log: FastifyBaseLogger): Promise<Session> {
     return this.#loader.loadAsync(token, log)

@@ -331,6 +331,7 @@ declare namespace fastifyEncryptedSession {
     | 'FST_ENCSESS_INVALID_SESSION_DATA'
     | 'FST_ENCSESS_SESSION_TOO_LARGE'
     | 'FST_ENCSESS_INVALID_USER_ID'
+    | 'FST_ENCSESS_SESSION_NOT_LOADED'
 
   export type EncryptedSessionError = FastifyError & { code: ErrorCode }
 
