@@ -79,3 +79,12 @@ t.test('no cookie: an early read gets a new session, as without a store', async 
   t.same(seen, [null])
   t.ok(sessionCookie(res), 'the early write is saved')
 })
+
+t.test('a bad cookie read early is an empty session, counted, as anywhere else', async (t) => {
+  const { app, seen } = await appWithEarlyHook(t, { revocation: true })
+  const res = await app.inject({ url: '/me', cookies: { session: 'not-a-token' }, headers: { 'x-early': 'read' } })
+  t.equal(res.statusCode, 200)
+  t.same(res.json(), { user: null, early: null })
+  t.same(seen, [null])
+  t.equal(app.encryptedSession.get().metrics.rejected.malformed, 1)
+})
