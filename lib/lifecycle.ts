@@ -21,6 +21,8 @@ const RETRY_AFTER = '1'
 export function attach (fastify: FastifyInstance, manager: SessionManager): void {
   const { sessionName, cookieName } = manager.config
   const kSession = Symbol(`fastify-encrypted-session:${sessionName}`)
+  // Sessions an app hook read before the plugin's onRequest hook, refused for an unknown kid.
+  const retry = new WeakSet<Session>()
 
   // The session cookie's value; DUPLICATE when the request carries two cookies of this name (a
   // sibling domain can plant one): no "first valid one wins", the request gets no session at all.
@@ -52,9 +54,14 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
         const token = cookieOf(this)
         // With a store, the onRequest hook below loads sessions that carry a cookie; reaching here
         // first means an app hook that runs before it (see SessionLoader.loadEarly).
-        session = manager.storage !== undefined && typeof token === 'string' && token !== ''
-          ? manager.loadEarly(token, this.log)
-          : manager.load(token, this.log)
+        if (manager.storage !== undefined && typeof token === 'string' && token !== '') {
+          session = manager.loadEarly(token, this.log)
+          // Refused for a kid this instance does not know yet: the key refresh hook runs before
+          // the onRequest hook below, which then tries the cookie again.
+          if (session.isNew && manager.refresher !== undefined && !manager.codec.knowsKid(token)) retry.add(session)
+        } else {
+          session = manager.load(token, this.log)
+        }
       }
       slot[kSession] = session
       return session
@@ -91,9 +98,10 @@ export function attach (fastify: FastifyInstance, manager: SessionManager): void
     // Offloaded data and revocation need the store, which a synchronous getter cannot wait on;
     // requests without a cookie still cost nothing here.
     fastify.addHook('onRequest', function loadSession (request: FastifyRequest, reply: FastifyReply, done: RequestDone) {
-      // Already loaded by an app hook that ran first (a session that needed nothing from the store):
-      // loading it again would drop what that hook changed.
-      if ((request as unknown as Slot)[kSession] != null) {
+      // Already loaded by an app hook that ran first (a session that needed nothing from the store,
+      // or no session): loading it again would drop what that hook changed.
+      const early = (request as unknown as Slot)[kSession]
+      if (early != null && !retry.has(early)) {
         done()
         return
       }

@@ -4,7 +4,7 @@
 // through, and for-in sees own keys only. A record with a null prototype would do the same, but V8
 // keeps objects made by Object.create(null) in dictionary mode: JSON.stringify of a 100-byte
 // session took 3 times as long as of the same data in an ordinary object (0.8 µs against 0.25 µs
-// on Node 26), and a shallow copy twice as long, on every write.
+// on Node 26), and a shallow copy 3 times too (107 ns against 36 ns), on every write.
 import type { SessionRecord } from './claims.js'
 
 const RECORD_PROTO: object = Object.freeze(Object.create(null))

@@ -6,7 +6,7 @@
 // never a revoked session accepted nor a silently empty one.
 import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { plugin, sessionCookie, KEY1 } from './helpers/app.js'
+import { plugin, sessionCookie, KEY1, KEY2 } from './helpers/app.js'
 import { MemoryStore } from '../lib/stores/memory.js'
 
 async function appWithEarlyHook (t: { teardown: (fn: () => unknown) => void }, options: Record<string, unknown>): Promise<{ app: FastifyInstance, seen: unknown[] }> {
@@ -87,4 +87,29 @@ t.test('a bad cookie read early is an empty session, counted, as anywhere else',
   t.same(res.json(), { user: null, early: null })
   t.same(seen, [null])
   t.equal(app.encryptedSession.get().metrics.rejected.malformed, 1)
+})
+
+t.test('a cookie refused early (a kid this instance does not know yet) is loaded again after the key refresh', async (t) => {
+  let keys = KEY1.entry
+  const app = Fastify()
+  const seen: unknown[] = []
+  app.addHook('onRequest', async (req) => {
+    seen.push(req.session.get('user') ?? null)
+  })
+  await app.register(plugin, { keys: () => keys, keyRefreshInterval: 0, keyRefreshOnUnknownKid: 60, cookie: { secure: false }, store: new MemoryStore() })
+  app.get('/me', async (req) => ({ user: req.session.get('user') ?? null }))
+  t.teardown(() => app.close())
+  // Another instance already seals with k2.
+  const other = Fastify()
+  await other.register(plugin, { keys: `${KEY2.entry},${KEY1.entry}`, cookie: { secure: false }, store: new MemoryStore() })
+  other.post('/login', async (req) => {
+    req.session.set('user', 'ada')
+    return 'ok'
+  })
+  t.teardown(() => other.close())
+  const cookie = sessionCookie(await other.inject({ method: 'POST', url: '/login' }))!.value
+  keys = `${KEY1.entry},${KEY2.entry}`
+  const res = await app.inject({ url: '/me', cookies: { session: cookie } })
+  t.same(seen, [null], 'the early hook could not open it yet')
+  t.same(res.json(), { user: 'ada' }, 'the plugin\'s hook opened it after the refresh')
 })
