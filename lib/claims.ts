@@ -122,14 +122,11 @@ export function copyJsonRecord (record: SessionRecord, objects = true, shared?: 
         copy[key] = value
         break
       case 'object': {
-        if (value === null || shared?.[key] === value) {
-          copy[key] = value
-          break
-        }
-        // An object the route was handed and left as it was: the cache's own copy serves again.
         const base = shared?.[key]
-        if (base !== undefined && sameJson(value, base)) {
-          copy[key] = base
+        // Null; an object still shared; or one the route was handed and left as it was, for which
+        // the cache's own copy serves again.
+        if (value === null || (base !== undefined && (base === value || sameJson(value, base)))) {
+          copy[key] = value === null ? null : base
           break
         }
         if (!objects) return undefined

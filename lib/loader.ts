@@ -175,17 +175,7 @@ export class SessionLoader {
       this.#refuse('duplicate', log)
       return new Session(this.#lifetime)
     }
-    const result = this.openClaims(token)
-    if (typeof result === 'string') {
-      this.#refuse(result, log)
-      return new Session(this.#lifetime)
-    }
-    if (this.#needsStore(result.claims)) {
-      // Offloaded data and a user's list need the store, which only the async loader has.
-      this.#refuse('store_missing', log)
-      return new Session(this.#lifetime)
-    }
-    return this.#accept(result)
+    return this.#openNow(token, log, false)
   }
 
   /**
@@ -195,12 +185,22 @@ export class SessionLoader {
    * handing out an empty one.
    */
   loadEarly (token: string, log: FastifyBaseLogger): Session {
+    return this.#openNow(token, log, true)
+  }
+
+  // The synchronous open behind load() and loadEarly(); they differ only for a session that needs
+  // the store: without one it is refused (store_missing), before the store's hook ran it is an error.
+  #openNow (token: string, log: FastifyBaseLogger, early: boolean): Session {
     const result = this.openClaims(token)
     if (typeof result === 'string') {
       this.#refuse(result, log)
       return new Session(this.#lifetime)
     }
-    if (this.#needsStore(result.claims)) throw new errors.FST_ENCSESS_SESSION_NOT_LOADED()
+    if (this.#needsStore(result.claims)) {
+      if (early) throw new errors.FST_ENCSESS_SESSION_NOT_LOADED()
+      this.#refuse('store_missing', log)
+      return new Session(this.#lifetime)
+    }
     return this.#accept(result)
   }
 
